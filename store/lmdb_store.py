@@ -1,0 +1,698 @@
+"""The LMDB store: feeds, payloads, indexes, forks, held entries, blobs and peers.
+
+One process writes at a time (LMDB's own lock); within a node one writer task owns the
+write calls. Each write method is one transaction: it commits whole or not at all, so a
+crash loses at most the batch in flight. Readers use short read transactions.
+
+Layout (docs/architecture.md, "Store"):
+    meta       b"schema" -> u32, b"self" -> author
+    feeds      author -> FeedRecord (feed_num, head, flags, held count)
+    feed_nums  feed_num u32 -> author
+    log        local_id u64 -> flags u8 | envelope length u16 | envelope | payload
+    by_seq     feed_num u32 | seq u64 -> local_id u64 | timestamp u64 | payload type u16
+    timeline   timestamp u64 | feed_num u32 | seq u64 -> b""     (posts, boosts, encrypted)
+    replies    parent author | seq u64 | child author | seq u64 -> b""
+    hashtags   tag utf-8 | 0x00 | timestamp u64 | feed_num u32 | seq u64 -> b""
+    mentions   mentioned author | timestamp u64 | feed_num u32 | seq u64 -> b""
+    follows    follower author | followee author -> seq u64 of the follow entry
+    held       author | seq u64 -> entry frame      (waiting for a gap to fill)
+    forks      author | seq u64 -> [envelope kept, envelope refused]
+    blobs      hash -> bytes (media; see the social-model issue)
+    peers      peer id -> record (see the network issue)
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import msgpack
+
+from murmurate.crypto import SigningIdentity
+
+from . import entry as entry_format
+from .entry import Entry, Envelope, PayloadType
+from .errors import InvalidEntryError, LocalStoreError, Reason, SchemaTooNewError, StoreFullError
+from .feed import FeedHead, Placement, place
+from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
+from .records import (LOG_PAYLOAD_DROPPED, SEQ_KEY, SEQ_VALUE, TIMELINE_KEY, U32, U64, FEED_FORKED,
+                      FeedRecord, decode_cursor, encode_cursor, pack_log, unpack_log)
+from .verify import verify_signatures
+
+SCHEMA_VERSION = 1
+DEFAULT_MAP_SIZE = 64 << 30  # address space only: the file grows as data is written
+MAX_HELD_PER_FEED = 10_000
+_DB_NAMES = ("meta", "feeds", "feed_nums", "log", "by_seq", "timeline", "replies", "hashtags",
+             "mentions", "follows", "held", "forks", "blobs", "peers")
+# Home timeline: scan the shared time index while followed feeds are common in it; past
+# this many index keys per page, merge the followed feeds' own indexes instead.
+_HOME_SCAN_BUDGET = 4_000
+
+
+@dataclass(frozen=True)
+class Rejected:
+    author: bytes | None
+    seq: int | None
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What a batch did. `appended` lists (author, seq) in the order they were applied."""
+
+    appended: tuple[tuple[bytes, int], ...] = ()
+    duplicates: int = 0
+    held: int = 0
+    forks: tuple[tuple[bytes, int], ...] = ()
+    rejected: tuple[Rejected, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as the store holds it, with its decoded payload when there is one."""
+
+    entry: Entry
+    payload: dict[str, Any] | None
+    dropped: bool
+
+    @property
+    def envelope(self) -> Envelope:
+        return self.entry.envelope
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple[StoredEntry, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class FeedInfo:
+    author: bytes
+    head: FeedHead | None
+    forked: bool
+    held: int
+
+
+@dataclass
+class _Batch:
+    """State of one write transaction."""
+
+    txn: Any
+    next_local_id: int
+    next_feed_num: int
+    records: dict[bytes, FeedRecord] = field(default_factory=dict)
+    appended: list[tuple[bytes, int]] = field(default_factory=list)
+    forks: list[tuple[bytes, int]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    duplicates: int = 0
+    held: int = 0
+
+
+class Store:
+    """A node's LMDB store. Open with `Store(path)`; close with `close()` or `with`."""
+
+    def __init__(self, path: str | Path, *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if not readonly:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self._env = lmdb.open(str(self.path), map_size=map_size, max_dbs=len(_DB_NAMES) + 2,
+                                  readonly=readonly, subdir=True, create=not readonly, lock=True,
+                                  max_readers=256)
+        except lmdb.Error as e:
+            raise LocalStoreError(f"cannot open the store at {self.path}: {e}") from None
+        self._check_schema()
+        if readonly:
+            with self._env.begin() as txn:
+                self._db = {n: self._env.open_db(n.encode(), txn=txn, create=False) for n in _DB_NAMES}
+        else:
+            try:
+                with self._env.begin(write=True) as txn:
+                    self._db = {n: self._env.open_db(n.encode(), txn=txn) for n in _DB_NAMES}
+                    if txn.get(b"schema", db=self._db["meta"]) is None:
+                        txn.put(b"schema", U32.pack(SCHEMA_VERSION), db=self._db["meta"])
+            except lmdb.MapFullError:
+                raise StoreFullError("the store's map is full: cannot even open it (raise map_size)") from None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._env.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_schema(self) -> None:
+        """Refuse a store written by a newer version before anything is written to it."""
+        with self._env.begin() as txn:
+            try:
+                meta = self._env.open_db(b"meta", txn=txn, create=False)
+            except lmdb.NotFoundError:
+                return
+            raw = txn.get(b"schema", db=meta)
+        if raw is None:
+            return
+        version = U32.unpack(raw)[0]
+        if version > SCHEMA_VERSION:
+            self._env.close()
+            raise SchemaTooNewError(
+                f"the store at {self.path} has schema version {version}, this Murmurate reads up to "
+                f"{SCHEMA_VERSION}: upgrade Murmurate (the store was not changed)")
+
+    @property
+    def schema_version(self) -> int:
+        with self._env.begin() as txn:
+            return U32.unpack(txn.get(b"schema", db=self._db["meta"]))[0]
+
+    # -- identity ------------------------------------------------------------------------
+
+    def set_self(self, author: bytes) -> None:
+        """Record whose node this is (the home timeline is this author's and their follows')."""
+        with self._write() as batch:
+            batch.txn.put(b"self", author, db=self._db["meta"])
+
+    @property
+    def self_id(self) -> bytes | None:
+        with self._env.begin() as txn:
+            value = txn.get(b"self", db=self._db["meta"])
+        return bytes(value) if value is not None else None
+
+    # -- writes --------------------------------------------------------------------------
+
+    def append_own(self, identity: SigningIdentity, payload_type: int, payload: dict[str, Any],
+                   now_ms: int) -> Entry:
+        """Sign and store the next entry of `identity`'s feed. Returns it.
+
+        The timestamp is `now_ms`, or the previous entry's if the clock went back, so the
+        feed's timestamps never decrease. Raises ValueError for an oversized payload,
+        InvalidEntryError(feed_frozen) if the feed is forked, StoreFullError.
+        """
+        with self._write() as batch:
+            record = self._record(batch, identity.public_key)
+            if record.forked:
+                raise InvalidEntryError(Reason.FEED_FROZEN, "this feed is forked; it cannot grow")
+            head = record.head
+            new = entry_format.create_entry(
+                identity, seq=(head.seq + 1) if head else 1, prev=head.hash if head else None,
+                timestamp_ms=max(now_ms, head.timestamp_ms if head else 0),
+                payload_type=payload_type, payload=payload)
+            self._append(batch, new, payload)
+        return new
+
+    def ingest(self, entries: Sequence[Entry], now_ms: int) -> IngestReport:
+        """Verify and store entries from outside, in one transaction.
+
+        Every entry gets the full check (limits, signature, payload hash and form, clock
+        skew, chain) before the transaction; bad ones are reported in `rejected`, the rest
+        are stored. Entries beyond a gap are held until it fills. Raises StoreFullError
+        (nothing of the batch is written).
+        """
+        checked: list[tuple[Entry, dict[str, Any] | None]] = []
+        rejected: list[Rejected] = []
+        signatures_ok = verify_signatures([e.envelope for e in entries])
+        for item, sig_ok in zip(entries, signatures_ok):
+            env = item.envelope
+            try:
+                if not sig_ok:
+                    raise InvalidEntryError(Reason.BAD_SIGNATURE, "signature does not verify", author=env.author, seq=env.seq)
+                entry_format.check_timestamp(env, now_ms)
+                payload = entry_format.check_payload(env, item.payload) if item.payload is not None else None
+            except InvalidEntryError as e:
+                rejected.append(Rejected(env.author, env.seq, e.reason, str(e)))
+                continue
+            checked.append((item, payload))
+        with self._write() as batch:
+            batch.rejected.extend(rejected)
+            for item, payload in checked:
+                self._ingest_one(batch, item, payload)
+        return IngestReport(tuple(batch.appended), batch.duplicates, batch.held, tuple(batch.forks),
+                            tuple(batch.rejected))
+
+    def drop_payload(self, author: bytes, seq: int) -> bool:
+        """Drop one entry's payload (and what it indexed), keeping the envelope. True if found."""
+        with self._write() as batch:
+            record = self._record(batch, author, create=False)
+            return record is not None and self._drop(batch, record, seq)
+
+    def put_peer(self, peer_id: bytes, info: dict[str, Any]) -> None:
+        with self._write() as batch:
+            batch.txn.put(peer_id, msgpack.packb(info, use_bin_type=True), db=self._db["peers"])
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def head(self, author: bytes) -> FeedHead | None:
+        with self._env.begin() as txn:
+            raw = txn.get(author, db=self._db["feeds"])
+        return FeedRecord.unpack(raw).head if raw is not None else None
+
+    def feed_info(self, author: bytes) -> FeedInfo | None:
+        with self._env.begin() as txn:
+            raw = txn.get(author, db=self._db["feeds"])
+        if raw is None:
+            return None
+        rec = FeedRecord.unpack(raw)
+        return FeedInfo(author, rec.head, rec.forked, rec.held)
+
+    def feeds(self) -> list[FeedInfo]:
+        with self._env.begin() as txn:
+            out = []
+            for author, raw in txn.cursor(db=self._db["feeds"]):
+                rec = FeedRecord.unpack(raw)
+                out.append(FeedInfo(bytes(author), rec.head, rec.forked, rec.held))
+        return out
+
+    def get(self, author: bytes, seq: int) -> StoredEntry | None:
+        with self._env.begin(buffers=True) as txn:
+            raw = txn.get(author, db=self._db["feeds"])
+            if raw is None:
+                return None
+            return self._load(txn, FeedRecord.unpack(raw).feed_num, seq)
+
+    def entries(self, author: bytes, *, from_seq: int = 1, to_seq: int | None = None,
+                newest_first: bool = False, limit: int | None = None) -> list[StoredEntry]:
+        """One author's entries between two seqs (inclusive)."""
+        with self._env.begin(buffers=True) as txn:
+            raw = txn.get(author, db=self._db["feeds"])
+            if raw is None:
+                return []
+            rec = FeedRecord.unpack(raw)
+            hi = min(to_seq if to_seq is not None else rec.head_seq, rec.head_seq)
+            seqs: Iterable[int] = range(hi, from_seq - 1, -1) if newest_first else range(from_seq, hi + 1)
+            out = []
+            for seq in seqs:
+                if limit is not None and len(out) >= limit:
+                    break
+                stored = self._load(txn, rec.feed_num, seq)
+                if stored is not None:
+                    out.append(stored)
+            return out
+
+    def follows(self, follower: bytes) -> list[bytes]:
+        """The authors `follower` follows, as their own feed says."""
+        with self._env.begin() as txn:
+            cur = txn.cursor(db=self._db["follows"])
+            out = []
+            if cur.set_range(follower):
+                for key in cur.iternext(values=False):
+                    if key[:32] != follower:
+                        break
+                    out.append(bytes(key[32:]))
+            return out
+
+    def forks(self) -> list[tuple[bytes, int, bytes, bytes]]:
+        """Proven forks: (author, seq, envelope kept, envelope refused)."""
+        with self._env.begin() as txn:
+            out = []
+            for key, value in txn.cursor(db=self._db["forks"]):
+                kept, refused = msgpack.unpackb(value)
+                out.append((bytes(key[:32]), U64.unpack(key[32:])[0], kept, refused))
+            return out
+
+    def count_entries(self) -> int:
+        with self._env.begin() as txn:
+            return txn.stat(self._db["log"])["entries"]
+
+    def disk_usage(self) -> dict[str, int]:
+        """Bytes in use: the whole file up to its last page, and per sub-database."""
+        info = self._env.info()
+        page = self._env.stat()["psize"]
+        out = {"total": (info["last_pgno"] + 1) * page}
+        with self._env.begin() as txn:
+            for name in _DB_NAMES:
+                st = txn.stat(self._db[name])
+                out[name] = (st["branch_pages"] + st["leaf_pages"] + st["overflow_pages"]) * page
+        return out
+
+    def home_timeline(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """Newest-first posts, boosts and encrypted posts of this node's author and the
+        feeds they follow. `cursor` is the `next_cursor` of the page before (raises
+        ValueError if it is not one)."""
+        me = self.self_id
+        authors = ([me] + self.follows(me)) if me else []
+        return self.timeline(authors, limit=limit, cursor=cursor)
+
+    def timeline(self, authors: Sequence[bytes], *, limit: int = 50, cursor: str | None = None) -> Page:
+        """Newest-first timeline entries of `authors`."""
+        start = decode_cursor(cursor) if cursor else None
+        with self._env.begin(buffers=True) as txn:
+            nums = {}
+            for author in authors:
+                raw = txn.get(author, db=self._db["feeds"])
+                if raw is not None:
+                    nums[FeedRecord.unpack(raw).feed_num] = author
+            keys = self._scan_timeline(txn, set(nums), limit, start)
+            if keys is None:
+                keys = self._merge_timeline(txn, nums, limit, start)
+            items = []
+            for key in keys:
+                _, feed_num, seq = TIMELINE_KEY.unpack(key)
+                stored = self._load(txn, feed_num, seq)
+                if stored is not None:
+                    items.append(stored)
+        next_cursor = encode_cursor(keys[-1]) if len(keys) == limit else None
+        return Page(tuple(items), next_cursor)
+
+    # -- whole-store check -----------------------------------------------------------------
+
+    def verify(self) -> list[str]:
+        """Re-check every stored entry: signature, chain, payload hash, head. Returns problems."""
+        problems: list[str] = []
+        from murmurate.crypto import encode_id
+        with self._env.begin(buffers=True) as txn:
+            for author_raw, rec_raw in txn.cursor(db=self._db["feeds"]):
+                author = bytes(author_raw)
+                rec = FeedRecord.unpack(rec_raw)
+                name = encode_id(author)
+                prev: Envelope | None = None
+                envelopes: list[Envelope] = []
+                for seq in range(1, rec.head_seq + 1):
+                    stored = self._load(txn, rec.feed_num, seq)
+                    if stored is None:
+                        problems.append(f"{name}: entry {seq} is missing below head {rec.head_seq}")
+                        prev = None
+                        continue
+                    env = stored.envelope
+                    envelopes.append(env)
+                    if env.author != author or env.seq != seq:
+                        problems.append(f"{name}: entry {seq} is filed under the wrong feed or seq")
+                    if prev is not None and (env.prev != prev.hash or env.timestamp_ms < prev.timestamp_ms):
+                        problems.append(f"{name}: entry {seq} does not follow entry {seq - 1}")
+                    if stored.entry.payload is not None:
+                        try:
+                            entry_format.check_payload(env, stored.entry.payload)
+                        except InvalidEntryError as e:
+                            problems.append(f"{name}: entry {seq}: {e}")
+                    prev = env
+                for env, ok in zip(envelopes, verify_signatures(envelopes)):
+                    if not ok:
+                        problems.append(f"{name}: entry {env.seq}: signature does not verify")
+                if rec.head_seq and (prev is None or prev.hash != rec.head_hash):
+                    problems.append(f"{name}: recorded head {rec.head_seq} does not match the last entry")
+                if rec.forked:
+                    problems.append(f"{name}: feed is forked (proof kept; see `murmurate log --author`)")
+            log_count = txn.stat(self._db["log"])["entries"]
+            seq_count = txn.stat(self._db["by_seq"])["entries"]
+            if log_count != seq_count:
+                problems.append(f"index mismatch: {log_count} log records, {seq_count} seq keys")
+        return problems
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _write(self) -> "_WriteContext":
+        return _WriteContext(self)
+
+    def _record(self, batch: _Batch, author: bytes, *, create: bool = True) -> FeedRecord | None:
+        rec = batch.records.get(author)
+        if rec is not None:
+            return rec
+        raw = batch.txn.get(author, db=self._db["feeds"])
+        if raw is not None:
+            rec = FeedRecord.unpack(raw)
+        elif create:
+            rec = FeedRecord(batch.next_feed_num)
+            batch.next_feed_num += 1
+            batch.txn.put(U32.pack(rec.feed_num), author, db=self._db["feed_nums"])
+        else:
+            return None
+        batch.records[author] = rec
+        return rec
+
+    def _ingest_one(self, batch: _Batch, item: Entry, payload: dict[str, Any] | None) -> None:
+        env = item.envelope
+        record = self._record(batch, env.author)
+        try:
+            if record.forked:
+                raise InvalidEntryError(Reason.FEED_FROZEN, "feed is forked and frozen", author=env.author, seq=env.seq)
+            head = record.head
+            stored_hash = None
+            if head is not None and env.seq <= head.seq:
+                stored_hash = self._hash_at(batch.txn, record.feed_num, env.seq)
+            placement = place(head, env, stored_hash)
+        except InvalidEntryError as e:
+            batch.rejected.append(Rejected(env.author, env.seq, e.reason, str(e)))
+            return
+        if placement is Placement.APPEND:
+            self._append(batch, item, payload)
+            self._drain_held(batch, env.author)
+        elif placement is Placement.DUPLICATE:
+            batch.duplicates += 1
+            if item.payload is not None:
+                self._fill_payload(batch, record, item, payload)
+        elif placement is Placement.FORK:
+            self._record_fork(batch, record, env, self._load(batch.txn, record.feed_num, env.seq).envelope)
+        else:
+            self._hold(batch, record, item)
+
+    def _append(self, batch: _Batch, item: Entry, payload: dict[str, Any] | None) -> None:
+        env = item.envelope
+        txn, db = batch.txn, self._db
+        record = self._record(batch, env.author)
+        local_id = batch.next_local_id
+        batch.next_local_id += 1
+        txn.put(U64.pack(local_id), pack_log(0, env.raw, item.payload), db=db["log"], append=True)
+        txn.put(SEQ_KEY.pack(record.feed_num, env.seq),
+                SEQ_VALUE.pack(local_id, env.timestamp_ms, env.payload_type), db=db["by_seq"])
+        batch.records[env.author] = replace(record, head_seq=env.seq, head_hash=env.hash,
+                                            head_ts=env.timestamp_ms)
+        batch.appended.append((env.author, env.seq))
+        if payload is not None:
+            self._index(batch, batch.records[env.author], env, payload)
+
+    def _index(self, batch: _Batch, record: FeedRecord, env: Envelope, payload: dict[str, Any], *,
+               remove: bool = False) -> None:
+        """Add (or remove) what a payload puts in the indexes."""
+        txn, db = batch.txn, self._db
+        op = (lambda key, name: txn.delete(key, db=db[name])) if remove else \
+             (lambda key, name: txn.put(key, b"", db=db[name]))
+        tail = TIMELINE_KEY.pack(env.timestamp_ms, record.feed_num, env.seq)
+        ptype = env.payload_type
+        if ptype in TIMELINE_TYPES:
+            post = post_index(payload) if ptype == PayloadType.POST else None
+            if ptype != PayloadType.POST or post is not None:
+                op(tail, "timeline")
+            if post is not None:
+                me = env.author + U64.pack(env.seq)
+                for parent in {post.reply_to, post.root} - {None}:
+                    op(parent.author + U64.pack(parent.seq) + me, "replies")
+                for tag in post.tags:
+                    op(tag.encode() + b"\x00" + tail, "hashtags")
+                for who in post.mentions:
+                    op(who + tail, "mentions")
+        elif remove:
+            return
+        elif ptype in (PayloadType.FOLLOW, PayloadType.UNFOLLOW):
+            who = target_id(payload)
+            if who is not None:
+                key = env.author + who
+                if ptype == PayloadType.FOLLOW:
+                    txn.put(key, U64.pack(env.seq), db=db["follows"])
+                else:
+                    txn.delete(key, db=db["follows"])
+        elif ptype == PayloadType.DELETE:
+            target = target_seq(payload)
+            if target is not None and target < env.seq:
+                self._drop(batch, record, target)
+
+    def _drop(self, batch: _Batch, record: FeedRecord, seq: int) -> bool:
+        txn = batch.txn
+        raw = txn.get(SEQ_KEY.pack(record.feed_num, seq), db=self._db["by_seq"])
+        if raw is None:
+            return False
+        local_key = U64.pack(SEQ_VALUE.unpack(raw)[0])
+        flags, envelope, payload = unpack_log(txn.get(local_key, db=self._db["log"]))
+        if payload is not None:
+            env = entry_format.decode_envelope(envelope)
+            try:
+                self._index(batch, record, env, entry_format.decode_payload_bytes(payload), remove=True)
+            except InvalidEntryError:
+                pass  # it was never indexed
+        txn.put(local_key, pack_log(flags | LOG_PAYLOAD_DROPPED, envelope, None), db=self._db["log"])
+        return True
+
+    def _fill_payload(self, batch: _Batch, record: FeedRecord, item: Entry, payload: dict[str, Any] | None) -> None:
+        """A duplicate envelope may bring a payload this node lacks (unless it was deleted)."""
+        txn = batch.txn
+        raw = txn.get(SEQ_KEY.pack(record.feed_num, item.envelope.seq), db=self._db["by_seq"])
+        local_key = U64.pack(SEQ_VALUE.unpack(raw)[0])
+        flags, envelope, have = unpack_log(txn.get(local_key, db=self._db["log"]))
+        if have is not None or flags & LOG_PAYLOAD_DROPPED:
+            return
+        txn.put(local_key, pack_log(flags, envelope, item.payload), db=self._db["log"])
+        if payload is not None:
+            self._index(batch, record, item.envelope, payload)
+
+    def _hold(self, batch: _Batch, record: FeedRecord, item: Entry) -> None:
+        env = item.envelope
+        key = env.author + U64.pack(env.seq)
+        existing = batch.txn.get(key, db=self._db["held"])
+        if existing is not None:
+            other = entry_format.decode_frame(existing).envelope
+            if other.hash == env.hash:
+                batch.duplicates += 1
+            else:
+                self._record_fork(batch, record, other, env)
+            return
+        if record.held >= MAX_HELD_PER_FEED:
+            batch.rejected.append(Rejected(env.author, env.seq, Reason.SEQ_GAP,
+                                           f"too many entries held for this feed ({MAX_HELD_PER_FEED}); "
+                                           "fetch the gap first"))
+            return
+        batch.txn.put(key, entry_format.encode_frame(item), db=self._db["held"])
+        batch.records[env.author] = replace(record, held=record.held + 1)
+        batch.held += 1
+
+    def _drain_held(self, batch: _Batch, author: bytes) -> None:
+        """Apply held entries that now follow the head, in order."""
+        record = batch.records[author]
+        if record.held == 0:
+            return
+        while True:
+            record = batch.records[author]
+            key = author + U64.pack(record.head_seq + 1)
+            frame = batch.txn.get(key, db=self._db["held"])
+            if frame is None:
+                return
+            batch.txn.delete(key, db=self._db["held"])
+            batch.records[author] = record = replace(record, held=record.held - 1)
+            item = entry_format.decode_frame(frame)
+            try:
+                place(record.head, item.envelope)
+                payload = entry_format.check_payload(item.envelope, item.payload) if item.payload is not None else None
+            except InvalidEntryError as e:
+                batch.rejected.append(Rejected(author, item.envelope.seq, e.reason, str(e)))
+                return
+            self._append(batch, item, payload)
+
+    def _record_fork(self, batch: _Batch, record: FeedRecord, kept: Envelope, refused: Envelope) -> None:
+        key = kept.author + U64.pack(kept.seq)
+        batch.txn.put(key, msgpack.packb([kept.raw, refused.raw], use_bin_type=True), db=self._db["forks"])
+        batch.records[kept.author] = replace(record, flags=record.flags | FEED_FORKED)
+        batch.forks.append((kept.author, kept.seq))
+        batch.rejected.append(Rejected(kept.author, kept.seq, Reason.FORK,
+                                       f"fork: a second entry {kept.seq} signed by the author; proof kept, feed frozen"))
+
+    def _hash_at(self, txn: Any, feed_num: int, seq: int) -> bytes | None:
+        stored = self._load(txn, feed_num, seq)
+        return stored.envelope.hash if stored is not None else None
+
+    def _load(self, txn: Any, feed_num: int, seq: int) -> StoredEntry | None:
+        raw = txn.get(SEQ_KEY.pack(feed_num, seq), db=self._db["by_seq"])
+        if raw is None:
+            return None
+        local_id = SEQ_VALUE.unpack(raw)[0]
+        flags, envelope, payload = unpack_log(txn.get(U64.pack(local_id), db=self._db["log"]))
+        env = entry_format.decode_envelope(envelope)
+        decoded = None
+        if payload is not None:
+            try:
+                decoded = entry_format.decode_payload_bytes(payload)
+            except InvalidEntryError:
+                decoded = None
+        return StoredEntry(Entry(env, payload), decoded, bool(flags & LOG_PAYLOAD_DROPPED))
+
+    def _scan_timeline(self, txn: Any, feed_nums: set[int], limit: int, start: bytes | None) -> list[bytes] | None:
+        """Walk the shared time index backwards, keeping keys of `feed_nums`. None if the
+        budget ran out before the page filled (the followed feeds are rare in it)."""
+        keys: list[bytes] = []
+        if not feed_nums or limit <= 0:
+            return keys
+        cur = txn.cursor(db=self._db["timeline"])
+        if start is not None:
+            positioned = cur.set_range(start)
+            if positioned and cur.key() == start:
+                positioned = cur.prev()
+            elif positioned:
+                positioned = cur.prev()
+            else:
+                positioned = cur.last()
+        else:
+            positioned = cur.last()
+        scanned = 0
+        while positioned:
+            key = bytes(cur.key())
+            if U32.unpack_from(key, 8)[0] in feed_nums:
+                keys.append(key)
+                if len(keys) == limit:
+                    return keys
+            scanned += 1
+            if scanned >= _HOME_SCAN_BUDGET:
+                return None
+            positioned = cur.prev()
+        return keys
+
+    def _merge_timeline(self, txn: Any, feed_nums: dict[int, bytes], limit: int, start: bytes | None) -> list[bytes]:
+        """Merge each feed's newest timeline entries (feeds are time-ordered by seq)."""
+        streams = [self._feed_timeline_keys(txn, num, start) for num in feed_nums]
+        merged = heapq.merge(*streams, reverse=True)
+        return [key for key, _ in zip(merged, range(limit))]
+
+    def _feed_timeline_keys(self, txn: Any, feed_num: int, start: bytes | None) -> Iterator[bytes]:
+        cur = txn.cursor(db=self._db["by_seq"])
+        timeline = self._db["timeline"]
+        if not cur.set_range(SEQ_KEY.pack(feed_num + 1, 0)):
+            if not cur.last():
+                return
+        elif not cur.prev():
+            return
+        while True:
+            num, seq = SEQ_KEY.unpack(cur.key())
+            if num != feed_num:
+                return
+            _, ts, ptype = SEQ_VALUE.unpack(cur.value())
+            key = TIMELINE_KEY.pack(ts, feed_num, seq)
+            if ptype in TIMELINE_TYPES and (start is None or key < start) and txn.get(key, db=timeline) is not None:
+                yield key
+            if not cur.prev():
+                return
+
+
+class _WriteContext:
+    """One write transaction; maps LMDB's full-map and full-disk errors to StoreFullError."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __enter__(self) -> _Batch:
+        env = self._store._env
+        self._txn = env.begin(write=True)
+        db = self._store._db
+        cur = self._txn.cursor(db=db["log"])
+        next_local = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
+        cur = self._txn.cursor(db=db["feed_nums"])
+        next_num = U32.unpack(cur.key())[0] + 1 if cur.last() else 1
+        self._batch = _Batch(self._txn, next_local, next_num)
+        return self._batch
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+        if exc_type is not None:
+            self._txn.abort()
+            return self._translate(exc)
+        try:
+            for author, rec in self._batch.records.items():
+                self._txn.put(author, rec.pack(), db=self._store._db["feeds"])
+            self._txn.commit()
+        except BaseException as e:
+            self._txn.abort()
+            if not self._translate(e):
+                raise
+        return False
+
+    def _translate(self, exc: BaseException | None) -> bool:
+        if isinstance(exc, lmdb.MapFullError):
+            raise StoreFullError(
+                "the store's map size is reached; the batch was not written and earlier data is intact "
+                "(raise store.map_size in the config)") from None
+        if isinstance(exc, lmdb.Error) and (getattr(exc, "errno", None) == errno.ENOSPC or "No space" in str(exc)):
+            raise StoreFullError("the disk is full; the batch was not written and earlier data is intact") from None
+        return False
+
