@@ -1,6 +1,223 @@
-"""Placeholder command line; replaced in the next commit."""
+"""The `murmurate` command line.
+
+Errors go to stderr as one line with a non-zero exit; a Python traceback only with
+--debug. Passphrases come from --passphrase-file, then MURMURATE_PASSPHRASE, then a
+prompt on the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from murmurate.crypto import CryptoError, KdfParams, SigningIdentity
+from murmurate.node import Home, LocalNode, NodeError
+from murmurate.store import StoreError
+
+from . import render
 
 
-def main() -> int:
-    print("murmurate: work in progress")
-    return 0
+class CliError(Exception):
+    """A problem to report to the user in one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="murmurate", description="A peer-to-peer social network: your node, your feed.")
+    p.add_argument("--home", help="folder for all of this node's state (default: XDG paths; env MURMURATE_HOME)")
+    p.add_argument("--passphrase-file", help="read the key passphrase from this file (first line)")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("init", help="create this node's identity")
+    s.add_argument("--no-passphrase", action="store_true",
+                   help="store the key unencrypted (only for headless nodes on a trusted disk)")
+    sub.add_parser("whoami", help="print this node's id").add_argument("--json", action="store_true")
+
+    s = sub.add_parser("post", help="write a post (TEXT '-' reads standard input)")
+    s.add_argument("text")
+    s.add_argument("--cw", help="content warning shown before the text")
+    s.add_argument("--reply-to", metavar="REF", help="the post replied to, as <id>/<seq>")
+    s.add_argument("--lang", help="language tag, e.g. en")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("log", help="one author's feed, newest first (default: your own)")
+    s.add_argument("--author", metavar="ID")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("timeline", help="home timeline: you and the people you follow")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--cursor", help="continue after a previous page (printed at its end)")
+    s.add_argument("--json", action="store_true")
+
+    sub.add_parser("follow", help="follow someone by id").add_argument("id")
+    sub.add_parser("unfollow", help="stop following someone").add_argument("id")
+    sub.add_parser("following", help="list who you follow").add_argument("--json", action="store_true")
+    sub.add_parser("export", help="write every feed this node holds to FILE").add_argument("file")
+    sub.add_parser("import", help="verify FILE whole, then add its feeds").add_argument("file")
+    sub.add_parser("verify", help="re-check every stored entry").add_argument("--json", action="store_true")
+    sub.add_parser("tour", help="a five-minute tour in a throw-away folder")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None,
+         env: dict[str, str] | None = None) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    environ = dict(os.environ) if env is None else env
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(out)
+        return 0
+    try:
+        if args.command == "tour":
+            from .tour import run_tour
+            return run_tour(out)
+        node = LocalNode(Home.resolve(args.home, environ), now_ms=lambda: int(time.time() * 1000),
+                         random_bytes=os.urandom)
+        try:
+            return _run(args, node, out, environ)
+        finally:
+            node.close()
+    except KeyboardInterrupt:
+        print("murmurate: interrupted", file=err)
+        return 130
+    except (CliError, NodeError, CryptoError, StoreError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"murmurate: error: {_describe(e)}", file=err)
+        return 1
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    return str(e)
+
+
+def _run(args: argparse.Namespace, node: LocalNode, out: TextIO, environ: dict[str, str]) -> int:
+    cmd = args.command
+    now = int(time.time() * 1000)
+    if cmd == "init":
+        passphrase = None if args.no_passphrase else _new_passphrase(args, environ)
+        who = node.init(passphrase, kdf=_kdf(environ))
+        print(f"created identity {who['id']}", file=out)
+        print(f"fingerprint {who['fingerprint']}; key file {node.home.key_file}"
+              + ("" if who["key_encrypted"] else " (NOT encrypted)"), file=out)
+        return 0
+    if cmd == "whoami":
+        who = node.whoami()
+        _emit(out, who, args.json, lambda w: f"{w['id']}\nfingerprint {w['fingerprint']}  home {w['home']}")
+        return 0
+    if cmd in ("post", "follow", "unfollow"):
+        identity = _unlock(node, args, environ)
+        if cmd == "post":
+            text = sys.stdin.read() if args.text == "-" else args.text
+            item = node.post(identity, text, cw=args.cw, reply_to=args.reply_to, lang=args.lang)
+            _emit(out, item, args.json, lambda i: f"posted {i['ref']}")
+        elif cmd == "follow":
+            node.follow(identity, args.id)
+            print(f"following {args.id.strip()}", file=out)
+        else:
+            node.unfollow(identity, args.id)
+            print(f"no longer following {args.id.strip()}", file=out)
+        return 0
+    if cmd == "log":
+        items = node.log(args.author, limit=_limit(args.limit))
+        _emit(out, items, args.json, lambda xs: render.entries(xs, now) or "(no entries)")
+        return 0
+    if cmd == "timeline":
+        page = node.timeline(limit=_limit(args.limit), cursor=args.cursor)
+        _emit(out, page, args.json, lambda p: render.timeline(p, now))
+        return 0
+    if cmd == "following":
+        ids = node.following()
+        _emit(out, ids, args.json, lambda xs: "\n".join(xs) or "(you follow no one yet)")
+        return 0
+    if cmd == "export":
+        r = node.export(args.file)
+        print(f"exported {r['entries']} entries of {r['feeds']} feeds to {r['file']} ({r['bytes']} bytes)", file=out)
+        return 0
+    if cmd == "import":
+        r = node.import_(args.file)
+        print(f"checked {r['entries']} entries of {r['feeds']} feeds: {r['new']} new, "
+              f"{r['already_had']} already here, {r['refused']} refused, {r['forks']} forks", file=out)
+        return 0 if r["refused"] == 0 and r["forks"] == 0 else 1
+    if cmd == "verify":
+        r = node.verify()
+        _emit(out, r, args.json, lambda v: "\n".join(
+            [f"checked {v['entries']} entries in {v['feeds']} feeds: "
+             + ("all good" if not v["problems"] else f"{len(v['problems'])} problems")] + v["problems"]))
+        return 0 if not r["problems"] else 1
+    raise CliError(f"unknown command {cmd}")
+
+
+def _emit(out: TextIO, value: Any, as_json: bool, human: Any) -> None:
+    if as_json:
+        json.dump(value, out, ensure_ascii=False, indent=None)
+        out.write("\n")
+    else:
+        print(human(value), file=out)
+
+
+def _limit(n: int) -> int:
+    if not 1 <= n <= 500:
+        raise CliError("--limit must be from 1 to 500")
+    return n
+
+
+def _kdf(environ: dict[str, str]) -> KdfParams:
+    # For tests only: the cheapest Argon2id settings libsodium allows. Never for real keys.
+    if environ.get("MURMURATE_INSECURE_FAST_KDF") == "1":
+        return KdfParams(opslimit=1, memlimit=8192)
+    return KdfParams()
+
+
+def _passphrase_from(args: argparse.Namespace, environ: dict[str, str]) -> bytes | None:
+    if args.passphrase_file:
+        try:
+            raw = Path(args.passphrase_file).read_bytes()
+        except OSError as e:
+            raise CliError(f"cannot read passphrase file {args.passphrase_file}: {e.strerror}") from None
+        return raw.splitlines()[0] if raw.strip() else b""
+    if "MURMURATE_PASSPHRASE" in environ:
+        return environ["MURMURATE_PASSPHRASE"].encode()
+    return None
+
+
+def _new_passphrase(args: argparse.Namespace, environ: dict[str, str]) -> bytes:
+    given = _passphrase_from(args, environ)
+    if given is None:
+        if not sys.stdin.isatty():
+            raise CliError("no passphrase: use --passphrase-file, MURMURATE_PASSPHRASE, a terminal, "
+                           "or --no-passphrase")
+        given = getpass.getpass("New passphrase: ").encode()
+        if getpass.getpass("Again: ").encode() != given:
+            raise CliError("the two passphrases differ; nothing was created")
+    if not given:
+        raise CliError("an empty passphrase is not allowed (use --no-passphrase to store the key unencrypted)")
+    return given
+
+
+def _unlock(node: LocalNode, args: argparse.Namespace, environ: dict[str, str]) -> SigningIdentity:
+    if not node.needs_passphrase():
+        return node.unlock(None)
+    given = _passphrase_from(args, environ)
+    if given is None:
+        if not sys.stdin.isatty():
+            raise CliError("the key is encrypted: give the passphrase with --passphrase-file or "
+                           "MURMURATE_PASSPHRASE")
+        given = getpass.getpass("Passphrase: ").encode()
+    return node.unlock(given)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure cores of the node: no I/O, no clocks, no randomness of their own."""

@@ -1,0 +1,85 @@
+"""How entries look to clients: plain JSON-ready dicts. Pure.
+
+The command line prints these, `--json` emits them as they are, and the local API will
+send the same shapes, so every client sees one model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from murmurate.crypto import InvalidIdError, decode_id, encode_id, fingerprint
+from murmurate.store import PayloadType, Ref, StoredEntry, post_index, read_ref
+
+from ..errors import UsageError
+
+_TYPE_NAMES = {t.value: t.name.lower() for t in PayloadType}
+
+
+def ref_text(author: bytes, seq: int) -> str:
+    """Text form of an entry reference: `<author id>/<seq>`."""
+    return f"{encode_id(author)}/{seq}"
+
+
+def parse_ref(text: str) -> Ref:
+    """Parse `<author id>/<seq>`. Raises UsageError with what is wrong."""
+    author_text, sep, seq_text = text.strip().rpartition("/")
+    if not sep or not seq_text.isdigit() or int(seq_text) < 1:
+        raise UsageError(f"a post reference looks like <id>/<seq>, e.g. mur_.../12; got {text!r}")
+    try:
+        author = decode_id(author_text)
+    except InvalidIdError as e:
+        raise UsageError(f"in post reference: {e}") from None
+    return Ref(author, int(seq_text))
+
+
+def entry_view(stored: StoredEntry) -> dict[str, Any]:
+    env = stored.envelope
+    view: dict[str, Any] = {
+        "ref": ref_text(env.author, env.seq),
+        "author": encode_id(env.author),
+        "fingerprint": fingerprint(env.author),
+        "seq": env.seq,
+        "timestamp_ms": env.timestamp_ms,
+        "type": _TYPE_NAMES.get(env.payload_type, f"unknown:{env.payload_type}"),
+    }
+    payload = stored.payload
+    if stored.dropped:
+        view["state"] = "deleted"
+        return view
+    if stored.entry.payload is None:
+        view["state"] = "payload_missing"
+        return view
+    if payload is None:
+        view["state"] = "unreadable"
+        return view
+    view["state"] = "ok"
+    ptype = env.payload_type
+    if ptype == PayloadType.POST:
+        index = post_index(payload)
+        if index is None:
+            view["state"] = "unreadable"
+            return view
+        view["text"] = payload["text"]
+        if isinstance(payload.get("cw"), str):
+            view["cw"] = payload["cw"]
+        if isinstance(payload.get("lang"), str):
+            view["lang"] = payload["lang"]
+        if index.reply_to:
+            view["reply_to"] = ref_text(index.reply_to.author, index.reply_to.seq)
+        if index.root:
+            view["root"] = ref_text(index.root.author, index.root.seq)
+        view["tags"] = list(index.tags)
+        view["mentions"] = [encode_id(m) for m in index.mentions]
+    elif ptype in (PayloadType.FOLLOW, PayloadType.UNFOLLOW, PayloadType.BLOCK, PayloadType.UNBLOCK):
+        who = payload.get("id")
+        if isinstance(who, bytes) and len(who) == 32:
+            view["target"] = encode_id(who)
+    elif ptype in (PayloadType.BOOST, PayloadType.FAVOURITE):
+        target = read_ref(payload.get("target"))
+        if target:
+            view["target"] = ref_text(target.author, target.seq)
+    elif ptype in (PayloadType.DELETE, PayloadType.EDIT):
+        if isinstance(payload.get("target"), int):
+            view["target"] = ref_text(env.author, payload["target"])
+    return view

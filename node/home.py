@@ -1,0 +1,71 @@
+"""Where a node keeps its files, and its config. Every path can be overridden.
+
+Without --home: data in $XDG_DATA_HOME/murmurate (~/.local/share/murmurate), config in
+$XDG_CONFIG_HOME/murmurate/config.toml. With --home DIR (or MURMURATE_HOME): everything
+in DIR, so several nodes can live on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .core.text import DEFAULT_MAX_CHARS
+from .errors import UsageError
+
+
+@dataclass(frozen=True)
+class Config:
+    max_post_chars: int = DEFAULT_MAX_CHARS
+    store_map_size_mb: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Home:
+    data_dir: Path
+    config_file: Path
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "identity.key"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    @classmethod
+    def resolve(cls, home: str | os.PathLike[str] | None, env: Mapping[str, str]) -> "Home":
+        chosen = home or env.get("MURMURATE_HOME")
+        if chosen:
+            base = Path(chosen).expanduser()
+            return cls(base, base / "config.toml")
+        data = Path(env.get("XDG_DATA_HOME") or Path(env.get("HOME", "~")) / ".local/share").expanduser()
+        config = Path(env.get("XDG_CONFIG_HOME") or Path(env.get("HOME", "~")) / ".config").expanduser()
+        return cls(data / "murmurate", config / "murmurate" / "config.toml")
+
+    def load_config(self) -> Config:
+        """Read config.toml if there is one. Raises UsageError on a malformed file."""
+        try:
+            raw = self.config_file.read_text()
+        except FileNotFoundError:
+            return Config()
+        try:
+            data = tomllib.loads(raw)
+        except tomllib.TOMLDecodeError as e:
+            raise UsageError(f"{self.config_file}: {e}") from None
+        return parse_config(data, str(self.config_file))
+
+
+def parse_config(data: dict[str, Any], where: str) -> Config:
+    post = data.get("post", {})
+    store = data.get("store", {})
+    max_chars = post.get("max_chars", DEFAULT_MAX_CHARS)
+    map_size = store.get("map_size_mb", Config.store_map_size_mb)
+    if not isinstance(max_chars, int) or not 1 <= max_chars <= 5000:
+        raise UsageError(f"{where}: post.max_chars must be an integer from 1 to 5000")
+    if not isinstance(map_size, int) or not 1 <= map_size <= 16 * 1024 * 1024:
+        raise UsageError(f"{where}: store.map_size_mb must be a positive integer (MiB)")
+    return Config(max_chars, map_size)

@@ -1,0 +1,183 @@
+"""The node's verbs over its own store: what the command line (and later the local API) calls.
+
+Every method returns plain JSON-ready data. The clock and the source of randomness are
+given to the constructor, so tests can fix both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from murmurate.crypto import (KdfParams, SigningIdentity, decode_id, decode_key_file, decode_public_key,
+                              encode_id, encode_key_file, fingerprint, is_encrypted, read_key_file,
+                              write_key_file)
+from murmurate.crypto.keyfile import NONCE_SIZE, SALT_SIZE
+from murmurate.store import PayloadType, Store, ref_value
+from murmurate.store.archive import export_archive, import_archive
+
+from .core import text as post_text
+from .core.views import entry_view, parse_ref
+from .errors import AlreadyInitializedError, NotInitializedError, UsageError
+from .home import Config, Home
+
+MAX_CW_CHARS = 500
+
+
+class LocalNode:
+    """A node's identity and store, used in-process."""
+
+    def __init__(self, home: Home, *, now_ms: Callable[[], int], random_bytes: Callable[[int], bytes],
+                 config: Config | None = None) -> None:
+        self.home = home
+        self._now_ms = now_ms
+        self._random = random_bytes
+        self.config = config or home.load_config()
+        self._store: Store | None = None
+
+    # -- identity --------------------------------------------------------------------------
+
+    def init(self, passphrase: bytes | None, *, kdf: KdfParams = KdfParams()) -> dict[str, Any]:
+        """Create this home's identity. Raises AlreadyInitializedError if there is one."""
+        if self.home.key_file.exists():
+            raise AlreadyInitializedError(
+                f"{self.home.key_file} already holds an identity ({self.whoami()['id']}); it is never replaced")
+        identity = SigningIdentity(self._random(32))
+        data = encode_key_file(identity, passphrase, salt=self._random(SALT_SIZE),
+                               nonce=self._random(NONCE_SIZE), kdf=kdf)
+        write_key_file(self.home.key_file, data)
+        self.store.set_self(identity.public_key)
+        return self._who(identity.public_key, encrypted=passphrase is not None)
+
+    def whoami(self) -> dict[str, Any]:
+        data = self._key_bytes()
+        return self._who(decode_public_key(data), encrypted=is_encrypted(data))
+
+    def needs_passphrase(self) -> bool:
+        return is_encrypted(self._key_bytes())
+
+    def unlock(self, passphrase: bytes | None) -> SigningIdentity:
+        """Open the key file. Raises WrongPassphraseError, PassphraseRequiredError, KeyFileError."""
+        identity = decode_key_file(self._key_bytes(), passphrase)
+        if self.store.self_id != identity.public_key:
+            self.store.set_self(identity.public_key)
+        return identity
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def post(self, identity: SigningIdentity, text: str, *, cw: str | None = None,
+             reply_to: str | None = None, lang: str | None = None) -> dict[str, Any]:
+        """Append a post. Raises UsageError (too long, empty, unknown parent)."""
+        length = post_text.count_chars(text)
+        if not text.strip():
+            raise UsageError("a post needs some text")
+        if length > self.config.max_post_chars:
+            raise UsageError(f"post is {length} characters; this node allows {self.config.max_post_chars} "
+                             "(links count as 23)")
+        payload: dict[str, Any] = {"text": text}
+        if cw:
+            if len(cw) > MAX_CW_CHARS:
+                raise UsageError(f"content warning is {len(cw)} characters; the limit is {MAX_CW_CHARS}")
+            payload["cw"] = cw
+        if lang:
+            payload["lang"] = lang[:35]
+        if reply_to:
+            parent_ref = parse_ref(reply_to)
+            parent = self.store.get(parent_ref.author, parent_ref.seq)
+            if parent is None:
+                raise UsageError(f"no post {reply_to} in this node's store (follow its author first)")
+            view = entry_view(parent)
+            if view.get("type") != "post":
+                raise UsageError(f"{reply_to} is a {view.get('type')}, not a post")
+            root = parse_ref(view["root"]) if "root" in view else parent_ref
+            payload["reply"] = ref_value(parent_ref)
+            payload["root"] = ref_value(root)
+        tags = post_text.hashtags(text)
+        if tags:
+            payload["tags"] = tags
+        mentioned = post_text.mentions(text)
+        if mentioned:
+            payload["mentions"] = mentioned
+        return self._append(identity, PayloadType.POST, payload)
+
+    def follow(self, identity: SigningIdentity, who: str) -> dict[str, Any]:
+        target = decode_id(who)
+        if target == identity.public_key:
+            raise UsageError("you cannot follow yourself")
+        if target in self.store.follows(identity.public_key):
+            raise UsageError(f"already following {encode_id(target)}")
+        return self._append(identity, PayloadType.FOLLOW, {"id": target})
+
+    def unfollow(self, identity: SigningIdentity, who: str) -> dict[str, Any]:
+        target = decode_id(who)
+        if target not in self.store.follows(identity.public_key):
+            raise UsageError(f"not following {encode_id(target)}")
+        return self._append(identity, PayloadType.UNFOLLOW, {"id": target})
+
+    def _append(self, identity: SigningIdentity, ptype: PayloadType, payload: dict[str, Any]) -> dict[str, Any]:
+        entry = self.store.append_own(identity, ptype, payload, self._now_ms())
+        stored = self.store.get(identity.public_key, entry.envelope.seq)
+        assert stored is not None
+        return entry_view(stored)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def log(self, author: str | None = None, *, limit: int = 20, before_seq: int | None = None) -> list[dict[str, Any]]:
+        key = decode_id(author) if author else self._self_key()
+        to_seq = before_seq - 1 if before_seq else None
+        return [entry_view(s) for s in self.store.entries(key, to_seq=to_seq, newest_first=True, limit=limit)]
+
+    def timeline(self, *, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+        if not 1 <= limit <= 500:
+            raise UsageError("limit must be from 1 to 500")
+        self._self_key()
+        try:
+            page = self.store.home_timeline(limit=limit, cursor=cursor)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        return {"items": [entry_view(s) for s in page.items], "next_cursor": page.next_cursor}
+
+    def following(self) -> list[str]:
+        return [encode_id(k) for k in self.store.follows(self._self_key())]
+
+    # -- archive and checks ----------------------------------------------------------------
+
+    def export(self, path: str | Path) -> dict[str, Any]:
+        report = export_archive(self.store, path)
+        return {"file": str(path), "feeds": report.feeds, "entries": report.entries, "bytes": report.bytes}
+
+    def import_(self, path: str | Path) -> dict[str, Any]:
+        report = import_archive(self.store, path, self._now_ms())
+        return {"file": str(path), "feeds": report.feeds, "entries": report.entries,
+                "new": report.appended, "already_had": report.duplicates, "refused": report.refused,
+                "forks": report.forks}
+
+    def verify(self) -> dict[str, Any]:
+        problems = self.store.verify()
+        return {"entries": self.store.count_entries(), "feeds": len(self.store.feeds()), "problems": problems}
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.home.store_dir, map_size=self.config.store_map_size_mb << 20)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _key_bytes(self) -> bytes:
+        if not self.home.key_file.exists():
+            raise NotInitializedError(f"no identity in {self.home.data_dir}: run `murmurate init` first")
+        return read_key_file(self.home.key_file)
+
+    def _self_key(self) -> bytes:
+        return decode_public_key(self._key_bytes())
+
+    def _who(self, public_key: bytes, *, encrypted: bool) -> dict[str, Any]:
+        return {"id": encode_id(public_key), "fingerprint": fingerprint(public_key),
+                "home": str(self.home.data_dir), "key_encrypted": encrypted}

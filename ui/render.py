@@ -1,0 +1,44 @@
+"""Plain-text rendering of entries for the command line. Pure: `now_ms` is passed in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def relative_time(timestamp_ms: int, now_ms: int) -> str:
+    seconds = max(0, (now_ms - timestamp_ms) // 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def entry(item: dict[str, Any], now_ms: int) -> str:
+    head = f"{item['author'][:12]}… [{item['fingerprint']}] #{item['seq']} · {relative_time(item['timestamp_ms'], now_ms)}"
+    kind = item["type"]
+    state = item.get("state")
+    if state != "ok":
+        return f"{head}\n    ({kind}: {state.replace('_', ' ')})"
+    if kind == "post":
+        lines = []
+        if "reply_to" in item:
+            lines.append(f"    ↳ reply to {item['reply_to']}")
+        if "cw" in item:
+            lines.append(f"    CW: {item['cw']}")
+        lines.extend("    " + line for line in item["text"].splitlines() or [""])
+        return "\n".join([head, *lines])
+    target = f" {item['target']}" if "target" in item else ""
+    return f"{head}\n    ({kind}{target})"
+
+
+def entries(items: list[dict[str, Any]], now_ms: int) -> str:
+    return "\n\n".join(entry(i, now_ms) for i in items)
+
+
+def timeline(page: dict[str, Any], now_ms: int) -> str:
+    if not page["items"]:
+        return "(nothing yet: post something, or follow someone with `murmurate follow ID`)"
+    text = entries(page["items"], now_ms)
+    if page.get("next_cursor"):
+        text += f"\n\nmore: murmurate timeline --cursor {page['next_cursor']}"
+    return text
