@@ -19,17 +19,22 @@ FORBIDDEN = {
 
 
 def _imports(path: Path) -> list[str]:
+    """Absolute names of every module `path` imports (relative imports resolved)."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    package = ["murmurate", *path.relative_to(ROOT).parent.parts]
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                if node.level > 1:
-                    names.append("murmurate..")  # relative import out of the package
-                continue
-            names.append(node.module or "")
+                base = package[: len(package) - (node.level - 1)]
+                if len(base) < 2:
+                    names.append("murmurate")  # climbs out of its layer: never allowed
+                    continue
+                names.append(".".join(base + ([node.module] if node.module else [])))
+            else:
+                names.append(node.module or "")
     return names
 
 
@@ -55,9 +60,11 @@ def test_imports_point_downwards(package: str) -> None:
 
 def test_checker_catches_an_upward_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "sub").mkdir()
     (tmp_path / "store" / "bad.py").write_text("from murmurate.node import thing\nimport trio\n")
+    (tmp_path / "store" / "sub" / "worse.py").write_text("from ...ui import x\nfrom .. import fine\n")
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
-    assert len(_violations("store")) == 2
+    assert len(_violations("store")) == 3
 
 
 def test_only_one_module_imports_libp2p() -> None:
