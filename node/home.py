@@ -69,3 +69,24 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
     if not isinstance(map_size, int) or not 1 <= map_size <= 16 * 1024 * 1024:
         raise UsageError(f"{where}: store.map_size_mb must be a positive integer (MiB)")
     return Config(max_chars, map_size)
+
+
+def runtime_dir(env: Mapping[str, str]) -> Path:
+    """Where sockets live: $XDG_RUNTIME_DIR, else a private folder in /tmp (mode 0700)."""
+    xdg = env.get("XDG_RUNTIME_DIR")
+    if xdg and Path(xdg).is_dir():
+        return Path(xdg)
+    path = Path("/tmp") / f"murmurate-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    st = path.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise UsageError(f"{path} is not private to this user; set XDG_RUNTIME_DIR")
+    return path
+
+
+def socket_path(home: Home, env: Mapping[str, str]) -> Path:
+    """The local API socket of the daemon for `home`. Named by a hash of the data folder so
+    several homes can run daemons side by side (and the path stays short for AF_UNIX)."""
+    import hashlib
+    digest = hashlib.blake2b(str(home.data_dir.resolve()).encode(), digest_size=6).hexdigest()
+    return runtime_dir(env) / f"murmurate-{digest}.sock"

@@ -7,6 +7,7 @@ given to the constructor, so tests can fix both.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,18 @@ from murmurate.store import PayloadType, Store, ref_value
 from murmurate.store.archive import export_archive, import_archive
 
 from .core import text as post_text
+from .core.contact import Contact, parse_contact
 from .core.views import entry_view, parse_ref
 from .errors import AlreadyInitializedError, NotInitializedError, UsageError
 from .home import Config, Home
 
 MAX_CW_CHARS = 500
+
+
+@dataclass(frozen=True)
+class FollowPlan:
+    contact: Contact
+    payload: dict[str, Any]
 
 
 class LocalNode:
@@ -69,6 +77,13 @@ class LocalNode:
     def post(self, identity: SigningIdentity, text: str, *, cw: str | None = None,
              reply_to: str | None = None, lang: str | None = None) -> dict[str, Any]:
         """Append a post. Raises UsageError (too long, empty, unknown parent)."""
+        return self._append(identity, PayloadType.POST, self.prepare_post(text, cw=cw, reply_to=reply_to, lang=lang))
+
+    def prepare_post(self, text: str, *, cw: str | None = None, reply_to: str | None = None,
+                     lang: str | None = None) -> dict[str, Any]:
+        """The payload of a post, checked against this node's limits. Raises UsageError."""
+        if not isinstance(text, str) or (cw is not None and not isinstance(cw, str)):
+            raise UsageError("text and cw must be strings")
         length = post_text.count_chars(text)
         if not text.strip():
             raise UsageError("a post needs some text")
@@ -99,21 +114,28 @@ class LocalNode:
         mentioned = post_text.mentions(text)
         if mentioned:
             payload["mentions"] = mentioned
-        return self._append(identity, PayloadType.POST, payload)
+        return payload
 
     def follow(self, identity: SigningIdentity, who: str) -> dict[str, Any]:
-        target = decode_id(who)
-        if target == identity.public_key:
-            raise UsageError("you cannot follow yourself")
-        if target in self.store.follows(identity.public_key):
-            raise UsageError(f"already following {encode_id(target)}")
-        return self._append(identity, PayloadType.FOLLOW, {"id": target})
+        return self._append(identity, PayloadType.FOLLOW, self.prepare_follow(identity.public_key, who).payload)
 
     def unfollow(self, identity: SigningIdentity, who: str) -> dict[str, Any]:
-        target = decode_id(who)
-        if target not in self.store.follows(identity.public_key):
+        return self._append(identity, PayloadType.UNFOLLOW, self.prepare_unfollow(identity.public_key, who))
+
+    def prepare_follow(self, me: bytes, who: str) -> "FollowPlan":
+        """Check a follow by id or contact code. Raises UsageError, InvalidIdError."""
+        contact = parse_contact(who)
+        if contact.public_key == me:
+            raise UsageError("you cannot follow yourself")
+        if contact.public_key in self.store.follows(me):
+            raise UsageError(f"already following {contact.id}")
+        return FollowPlan(contact, {"id": contact.public_key})
+
+    def prepare_unfollow(self, me: bytes, who: str) -> dict[str, Any]:
+        target = parse_contact(who).public_key
+        if target not in self.store.follows(me):
             raise UsageError(f"not following {encode_id(target)}")
-        return self._append(identity, PayloadType.UNFOLLOW, {"id": target})
+        return {"id": target}
 
     def _append(self, identity: SigningIdentity, ptype: PayloadType, payload: dict[str, Any]) -> dict[str, Any]:
         entry = self.store.append_own(identity, ptype, payload, self._now_ms())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import os
 import sys
 import time
@@ -19,9 +20,11 @@ from typing import Any, TextIO
 
 from murmurate.crypto import CryptoError, KdfParams, SigningIdentity
 from murmurate.node import Home, LocalNode, NodeError
+from murmurate.node.home import socket_path
 from murmurate.store import StoreError
 
 from . import render
+from .api_client import ApiClient, ApiError
 
 
 class CliError(Exception):
@@ -64,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("import", help="verify FILE whole, then add its feeds").add_argument("file")
     sub.add_parser("verify", help="re-check every stored entry").add_argument("--json", action="store_true")
     sub.add_parser("tour", help="a five-minute tour in a throw-away folder")
+
+    s = sub.add_parser("daemon", help="run the node in the foreground (network + local API)")
+    s.add_argument("--listen", action="append", metavar="MULTIADDR",
+                   help="address to listen on (repeatable; default /ip4/0.0.0.0/tcp/0)")
+    s.add_argument("--peer", action="append", metavar="MULTIADDR", help="a peer to dial at start (repeatable)")
+    s.add_argument("--bootstrap", metavar="FILE", help="bootstrap peers file (default: bootstrap_peers.toml)")
+    s.add_argument("--mdns", action="store_true", help="find peers on the LAN with mDNS")
+    sub.add_parser("contact", help="print your contact code (id + addresses) to share")
+    sub.add_parser("peers", help="peers known and connected").add_argument("--json", action="store_true")
+    sub.add_parser("status", help="connections and how far behind each followed feed is").add_argument(
+        "--json", action="store_true")
+    sub.add_parser("connect", help="dial a peer now").add_argument("addr")
     return p
 
 
@@ -84,13 +99,23 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         node = LocalNode(Home.resolve(args.home, environ), now_ms=lambda: int(time.time() * 1000),
                          random_bytes=os.urandom)
         try:
-            return _run(args, node, out, environ)
+            if args.command == "daemon":
+                return _daemon(args, node, environ, err)
+            client = None if args.command == "init" else ApiClient.connect(socket_path(node.home, environ))
+            if client is not None:
+                try:
+                    return _run(args, _Remote(client), out, environ)
+                finally:
+                    client.close()
+            if args.command in DAEMON_ONLY:
+                raise CliError("no daemon runs for this home: start one with `murmurate daemon`")
+            return _run(args, _Local(node, args, environ), out, environ)
         finally:
             node.close()
     except KeyboardInterrupt:
         print("murmurate: interrupted", file=err)
         return 130
-    except (CliError, NodeError, CryptoError, StoreError, OSError) as e:
+    except (CliError, NodeError, CryptoError, StoreError, OSError, ApiError) as e:
         if args.debug:
             raise
         print(f"murmurate: error: {_describe(e)}", file=err)
@@ -103,61 +128,129 @@ def _describe(e: Exception) -> str:
     return str(e)
 
 
-def _run(args: argparse.Namespace, node: LocalNode, out: TextIO, environ: dict[str, str]) -> int:
+DAEMON_ONLY = ("contact", "peers", "status", "connect")
+
+
+class _Local:
+    """The verbs on the store in this process (no daemon runs)."""
+
+    def __init__(self, node: LocalNode, args: argparse.Namespace, environ: dict[str, str]) -> None:
+        self.node, self.args, self.environ = node, args, environ
+
+    def call(self, method: str, **p: Any) -> Any:
+        node = self.node
+        if method == "whoami":
+            return node.whoami()
+        if method in ("post", "follow", "unfollow"):
+            identity = _unlock(node, self.args, self.environ)
+            if method == "post":
+                return node.post(identity, p["text"], cw=p.get("cw"), reply_to=p.get("reply_to"), lang=p.get("lang"))
+            return getattr(node, method)(identity, p["id"])
+        if method == "log":
+            return node.log(p.get("author"), limit=p["limit"])
+        if method == "timeline":
+            return node.timeline(limit=p["limit"], cursor=p.get("cursor"))
+        if method == "following":
+            return node.following()
+        if method == "export":
+            return node.export(p["file"])
+        if method == "import":
+            return node.import_(p["file"])
+        if method == "verify":
+            return node.verify()
+        raise CliError(f"{method} needs a running daemon")
+
+
+class _Remote:
+    """The same verbs through the daemon's local API."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+
+    def call(self, method: str, **p: Any) -> Any:
+        return self.client.call(method, **p)
+
+
+def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, str]) -> int:
     cmd = args.command
     now = int(time.time() * 1000)
     if cmd == "init":
         passphrase = None if args.no_passphrase else _new_passphrase(args, environ)
-        who = node.init(passphrase, kdf=_kdf(environ))
+        who = node.node.init(passphrase, kdf=_kdf(environ))
         print(f"created identity {who['id']}", file=out)
-        print(f"fingerprint {who['fingerprint']}; key file {node.home.key_file}"
+        print(f"fingerprint {who['fingerprint']}; key file {node.node.home.key_file}"
               + ("" if who["key_encrypted"] else " (NOT encrypted)"), file=out)
         return 0
     if cmd == "whoami":
-        who = node.whoami()
+        who = node.call("whoami")
         _emit(out, who, args.json, lambda w: f"{w['id']}\nfingerprint {w['fingerprint']}  home {w['home']}")
         return 0
-    if cmd in ("post", "follow", "unfollow"):
-        identity = _unlock(node, args, environ)
-        if cmd == "post":
-            text = sys.stdin.read() if args.text == "-" else args.text
-            item = node.post(identity, text, cw=args.cw, reply_to=args.reply_to, lang=args.lang)
-            _emit(out, item, args.json, lambda i: f"posted {i['ref']}")
-        elif cmd == "follow":
-            node.follow(identity, args.id)
-            print(f"following {args.id.strip()}", file=out)
-        else:
-            node.unfollow(identity, args.id)
-            print(f"no longer following {args.id.strip()}", file=out)
+    if cmd == "post":
+        text = sys.stdin.read() if args.text == "-" else args.text
+        item = node.call("post", text=text, cw=args.cw, reply_to=args.reply_to, lang=args.lang)
+        _emit(out, item, args.json, lambda i: f"posted {i['ref']}")
+        return 0
+    if cmd == "follow":
+        item = node.call("follow", id=args.id)
+        print(f"following {item['target']}", file=out)
+        return 0
+    if cmd == "unfollow":
+        item = node.call("unfollow", id=args.id)
+        print(f"no longer following {item['target']}", file=out)
         return 0
     if cmd == "log":
-        items = node.log(args.author, limit=_limit(args.limit))
+        items = node.call("log", author=args.author, limit=_limit(args.limit))
         _emit(out, items, args.json, lambda xs: render.entries(xs, now) or "(no entries)")
         return 0
     if cmd == "timeline":
-        page = node.timeline(limit=_limit(args.limit), cursor=args.cursor)
+        page = node.call("timeline", limit=_limit(args.limit), cursor=args.cursor)
         _emit(out, page, args.json, lambda p: render.timeline(p, now))
         return 0
     if cmd == "following":
-        ids = node.following()
+        ids = node.call("following")
         _emit(out, ids, args.json, lambda xs: "\n".join(xs) or "(you follow no one yet)")
         return 0
     if cmd == "export":
-        r = node.export(args.file)
+        r = node.call("export", file=str(Path(args.file).resolve()))
         print(f"exported {r['entries']} entries of {r['feeds']} feeds to {r['file']} ({r['bytes']} bytes)", file=out)
         return 0
     if cmd == "import":
-        r = node.import_(args.file)
+        r = node.call("import", file=str(Path(args.file).resolve()))
         print(f"checked {r['entries']} entries of {r['feeds']} feeds: {r['new']} new, "
               f"{r['already_had']} already here, {r['refused']} refused, {r['forks']} forks", file=out)
         return 0 if r["refused"] == 0 and r["forks"] == 0 else 1
     if cmd == "verify":
-        r = node.verify()
+        r = node.call("verify")
         _emit(out, r, args.json, lambda v: "\n".join(
             [f"checked {v['entries']} entries in {v['feeds']} feeds: "
              + ("all good" if not v["problems"] else f"{len(v['problems'])} problems")] + v["problems"]))
         return 0 if not r["problems"] else 1
+    if cmd == "contact":
+        print(node.call("contact")["code"], file=out)
+        return 0
+    if cmd == "peers":
+        _emit(out, node.call("peers"), args.json, render.peers)
+        return 0
+    if cmd == "status":
+        _emit(out, node.call("status"), args.json, render.status)
+        return 0
+    if cmd == "connect":
+        print(f"connected to {node.call('connect', addr=args.addr)['peer_id']}", file=out)
+        return 0
     raise CliError(f"unknown command {cmd}")
+
+
+def _daemon(args: argparse.Namespace, node: LocalNode, environ: dict[str, str], err: TextIO) -> int:
+    from murmurate.node.daemon import DaemonOptions, run_daemon
+
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=err,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    identity = _unlock(node, args, environ)
+    options = DaemonOptions(
+        listen=tuple(args.listen or ("/ip4/0.0.0.0/tcp/0",)), peers=tuple(args.peer or ()),
+        bootstrap_file=Path(args.bootstrap) if args.bootstrap else None, mdns=args.mdns)
+    run_daemon(node, identity, options, environ, lambda: int(time.time() * 1000))
+    return 0
 
 
 def _emit(out: TextIO, value: Any, as_json: bool, human: Any) -> None:

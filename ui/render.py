@@ -42,3 +42,25 @@ def timeline(page: dict[str, Any], now_ms: int) -> str:
     if page.get("next_cursor"):
         text += f"\n\nmore: murmurate timeline --cursor {page['next_cursor']}"
     return text
+
+
+def peers(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "(no peers known: share your contact code, or `murmurate connect ADDR`)"
+    lines = []
+    for p in items:
+        state = "connected" if p["connected"] else ("banned" if p.get("banned") else "not connected")
+        who = f" author {p['author'][:16]}…" if p.get("author") else ""
+        error = f"  last error: {p['last_error']}" if p.get("last_error") and not p["connected"] else ""
+        lines.append(f"{p['peer_id']}  {state}  ({p['source']}){who}  {p['entries_received']} entries{error}")
+    return "\n".join(lines)
+
+
+def status(s: dict[str, Any]) -> str:
+    lines = [f"node {s['id']}", f"peer {s['peer_id']}",
+             *(f"  listening {a}" for a in s["addrs"]),
+             f"{s['peers']} peers connected, {s['entries']} entries stored", "feeds:"]
+    for f in s["feeds"]:
+        behind = "up to date" if f["behind"] == 0 else f"{f['behind']} behind"
+        lines.append(f"  {f['id']}  have {f['have']} of {f['known']} known  ({behind})")
+    return "\n".join(lines)
