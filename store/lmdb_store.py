@@ -8,8 +8,15 @@ Layout (docs/architecture.md, "Store"):
     meta       b"schema" -> u32, b"self" -> author
     feeds      author -> FeedRecord (feed_num, head, flags, held count)
     feed_nums  feed_num u32 -> author
-    log        local_id u64 -> flags u8 | envelope length u16 | envelope | payload
-    by_seq     feed_num u32 | seq u64 -> local_id u64 | timestamp u64 | payload type u16
+    log        local_id u64 -> flags u8 | feed_num u32 | stored envelope length u16 |
+                                stored envelope | payload
+               (the stored envelope leaves out the author, which the feed number names;
+               records.unpack_log puts the exact bytes back. Appended with
+               put(append=True), so pages fill completely.)
+    by_seq     feed_num u32 -> seq u64 | local_id u64 | timestamp u64 | payload type u16
+               (DUPSORT|DUPFIXED: one key per feed, fixed 26-byte sorted values with no
+               per-item node header; a feed only grows at its end, so values go in with
+               APPENDDUP and the feed's pages fill completely)
     timeline   timestamp u64 | feed_num u32 | seq u64 -> b""     (posts, boosts, encrypted)
     replies    parent author | seq u64 | child author | seq u64 -> b""
     hashtags   tag utf-8 | 0x00 | timestamp u64 | feed_num u32 | seq u64 -> b""
@@ -40,8 +47,8 @@ from .entry import Entry, Envelope, PayloadType
 from .errors import InvalidEntryError, LocalStoreError, Reason, SchemaTooNewError, StoreFullError
 from .feed import FeedHead, Placement, place
 from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
-from .records import (LOG_PAYLOAD_DROPPED, SEQ_KEY, SEQ_VALUE, TIMELINE_KEY, U32, U64, FEED_FORKED,
-                      FeedRecord, decode_cursor, encode_cursor, pack_log, unpack_log)
+from .records import (LOG_PAYLOAD_DROPPED, SEQ_ITEM, TIMELINE_KEY, U32, U64, FEED_FORKED, FeedRecord,
+                      decode_cursor, encode_cursor, pack_log, unpack_log)
 from .verify import verify_signatures
 
 SCHEMA_VERSION = 1
@@ -49,6 +56,7 @@ DEFAULT_MAP_SIZE = 64 << 30  # address space only: the file grows as data is wri
 MAX_HELD_PER_FEED = 10_000
 _DB_NAMES = ("meta", "feeds", "feed_nums", "log", "by_seq", "timeline", "replies", "hashtags",
              "mentions", "follows", "held", "forks", "blobs", "peers")
+_DB_FLAGS: dict[str, dict[str, bool]] = {"by_seq": {"dupsort": True, "dupfixed": True}}
 # Home timeline: scan the shared time index while followed feeds are common in it; past
 # this many index keys per page, merge the followed feeds' own indexes instead.
 _HOME_SCAN_BUDGET = 4_000
@@ -113,6 +121,7 @@ class _Batch:
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0
     held: int = 0
+    seq_cursor: Any = None  # a by_seq cursor, made on first use
 
 
 class Store:
@@ -131,11 +140,13 @@ class Store:
         self._check_schema()
         if readonly:
             with self._env.begin() as txn:
-                self._db = {n: self._env.open_db(n.encode(), txn=txn, create=False) for n in _DB_NAMES}
+                self._db = {n: self._env.open_db(n.encode(), txn=txn, create=False, **_DB_FLAGS.get(n, {}))
+                            for n in _DB_NAMES}
         else:
             try:
                 with self._env.begin(write=True) as txn:
-                    self._db = {n: self._env.open_db(n.encode(), txn=txn) for n in _DB_NAMES}
+                    self._db = {n: self._env.open_db(n.encode(), txn=txn, **_DB_FLAGS.get(n, {}))
+                                for n in _DB_NAMES}
                     if txn.get(b"schema", db=self._db["meta"]) is None:
                         txn.put(b"schema", U32.pack(SCHEMA_VERSION), db=self._db["meta"])
             except lmdb.MapFullError:
@@ -242,7 +253,7 @@ class Store:
         """Drop one entry's payload (and what it indexed), keeping the envelope. True if found."""
         with self._write() as batch:
             record = self._record(batch, author, create=False)
-            return record is not None and self._drop(batch, record, seq)
+            return record is not None and self._drop(batch, author, record, seq)
 
     def put_peer(self, peer_id: bytes, info: dict[str, Any]) -> None:
         with self._write() as batch:
@@ -276,7 +287,7 @@ class Store:
             raw = txn.get(author, db=self._db["feeds"])
             if raw is None:
                 return None
-            return self._load(txn, FeedRecord.unpack(raw).feed_num, seq)
+            return self._load(txn, author, FeedRecord.unpack(raw).feed_num, seq)
 
     def entries(self, author: bytes, *, from_seq: int = 1, to_seq: int | None = None,
                 newest_first: bool = False, limit: int | None = None) -> list[StoredEntry]:
@@ -292,7 +303,7 @@ class Store:
             for seq in seqs:
                 if limit is not None and len(out) >= limit:
                     break
-                stored = self._load(txn, rec.feed_num, seq)
+                stored = self._load(txn, author, rec.feed_num, seq)
                 if stored is not None:
                     out.append(stored)
             return out
@@ -317,6 +328,44 @@ class Store:
                 kept, refused = msgpack.unpackb(value)
                 out.append((bytes(key[:32]), U64.unpack(key[32:])[0], kept, refused))
             return out
+
+    def frames(self, author: bytes, from_seq: int, to_seq: int) -> list[bytes]:
+        """Wire frames of one feed's entries from_seq..to_seq (inclusive), for serving peers.
+        Payloads are sent as stored (nil where dropped); nothing is decoded."""
+        out: list[bytes] = []
+        with self._env.begin(buffers=True) as txn:
+            raw = txn.get(author, db=self._db["feeds"])
+            if raw is None:
+                return out
+            feed_num = FeedRecord.unpack(raw).feed_num
+            log_db = self._db["log"]
+            cur = txn.cursor(db=self._db["by_seq"])
+            first = U64.pack(from_seq)
+            if not cur.set_range_dup(U32.pack(feed_num), first) or cur.value()[:8] != first:
+                return out
+            for value in cur.iternext_dup():
+                if U64.unpack_from(value)[0] > to_seq:
+                    break
+                _, _, envelope, payload = unpack_log(txn.get(value[8:16], db=log_db), author)
+                out.append(msgpack.packb([envelope, payload], use_bin_type=True))
+        return out
+
+    def heads(self, authors: Iterable[bytes]) -> dict[bytes, int]:
+        """Head seq of each of `authors` this store holds (feeds it lacks are left out)."""
+        out = {}
+        with self._env.begin() as txn:
+            for author in authors:
+                raw = txn.get(author, db=self._db["feeds"])
+                if raw is not None:
+                    seq = FeedRecord.unpack(raw).head_seq
+                    if seq:
+                        out[author] = seq
+        return out
+
+    def peers(self) -> dict[bytes, dict[str, Any]]:
+        """The peer book: peer id -> what put_peer recorded."""
+        with self._env.begin() as txn:
+            return {bytes(k): msgpack.unpackb(v, raw=False) for k, v in txn.cursor(db=self._db["peers"])}
 
     def count_entries(self) -> int:
         with self._env.begin() as txn:
@@ -356,7 +405,7 @@ class Store:
             items = []
             for key in keys:
                 _, feed_num, seq = TIMELINE_KEY.unpack(key)
-                stored = self._load(txn, feed_num, seq)
+                stored = self._load(txn, nums[feed_num], feed_num, seq)
                 if stored is not None:
                     items.append(stored)
         next_cursor = encode_cursor(keys[-1]) if len(keys) == limit else None
@@ -376,7 +425,7 @@ class Store:
                 prev: Envelope | None = None
                 envelopes: list[Envelope] = []
                 for seq in range(1, rec.head_seq + 1):
-                    stored = self._load(txn, rec.feed_num, seq)
+                    stored = self._load(txn, author, rec.feed_num, seq)
                     if stored is None:
                         problems.append(f"{name}: entry {seq} is missing below head {rec.head_seq}")
                         prev = None
@@ -436,7 +485,7 @@ class Store:
             head = record.head
             stored_hash = None
             if head is not None and env.seq <= head.seq:
-                stored_hash = self._hash_at(batch.txn, record.feed_num, env.seq)
+                stored_hash = self._hash_at(batch.txn, env.author, record.feed_num, env.seq)
             placement = place(head, env, stored_hash)
         except InvalidEntryError as e:
             batch.rejected.append(Rejected(env.author, env.seq, e.reason, str(e)))
@@ -449,7 +498,8 @@ class Store:
             if item.payload is not None:
                 self._fill_payload(batch, record, item, payload)
         elif placement is Placement.FORK:
-            self._record_fork(batch, record, env, self._load(batch.txn, record.feed_num, env.seq).envelope)
+            kept = self._load(batch.txn, env.author, record.feed_num, env.seq)
+            self._record_fork(batch, record, kept.envelope, env)
         else:
             self._hold(batch, record, item)
 
@@ -459,11 +509,18 @@ class Store:
         record = self._record(batch, env.author)
         local_id = batch.next_local_id
         batch.next_local_id += 1
-        txn.put(U64.pack(local_id), pack_log(0, env.raw, item.payload), db=db["log"], append=True)
-        txn.put(SEQ_KEY.pack(record.feed_num, env.seq),
-                SEQ_VALUE.pack(local_id, env.timestamp_ms, env.payload_type), db=db["by_seq"])
-        batch.records[env.author] = replace(record, head_seq=env.seq, head_hash=env.hash,
-                                            head_ts=env.timestamp_ms)
+        txn.put(U64.pack(local_id), pack_log(0, record.feed_num, env.raw, item.payload), db=db["log"], append=True)
+        feed_key = U32.pack(record.feed_num)
+        item_value = SEQ_ITEM.pack(env.seq, local_id, env.timestamp_ms, env.payload_type)
+        if batch.seq_cursor is None:
+            batch.seq_cursor = txn.cursor(db=db["by_seq"])
+        # seq is the feed's new head, so it sorts after the feed's other values: APPENDDUP
+        # (full pages). A plain put is the fallback should that ever not hold.
+        if not batch.seq_cursor.put(feed_key, item_value, append=True):
+            txn.put(feed_key, item_value, db=db["by_seq"])
+        # (not dataclasses.replace: this runs once per entry and replace is slow)
+        batch.records[env.author] = FeedRecord(record.feed_num, env.seq, env.hash, env.timestamp_ms,
+                                               record.flags, record.held)
         batch.appended.append((env.author, env.seq))
         if payload is not None:
             self._index(batch, batch.records[env.author], env, payload)
@@ -501,33 +558,32 @@ class Store:
         elif ptype == PayloadType.DELETE:
             target = target_seq(payload)
             if target is not None and target < env.seq:
-                self._drop(batch, record, target)
+                self._drop(batch, env.author, record, target)
 
-    def _drop(self, batch: _Batch, record: FeedRecord, seq: int) -> bool:
+    def _drop(self, batch: _Batch, author: bytes, record: FeedRecord, seq: int) -> bool:
         txn = batch.txn
-        raw = txn.get(SEQ_KEY.pack(record.feed_num, seq), db=self._db["by_seq"])
-        if raw is None:
+        item = self._seq_item(txn, record.feed_num, seq)
+        if item is None:
             return False
-        local_key = U64.pack(SEQ_VALUE.unpack(raw)[0])
-        flags, envelope, payload = unpack_log(txn.get(local_key, db=self._db["log"]))
+        local_key = U64.pack(item[1])
+        flags, _, envelope, payload = unpack_log(txn.get(local_key, db=self._db["log"]), author)
         if payload is not None:
             env = entry_format.decode_envelope(envelope)
             try:
                 self._index(batch, record, env, entry_format.decode_payload_bytes(payload), remove=True)
             except InvalidEntryError:
                 pass  # it was never indexed
-        txn.put(local_key, pack_log(flags | LOG_PAYLOAD_DROPPED, envelope, None), db=self._db["log"])
+        txn.put(local_key, pack_log(flags | LOG_PAYLOAD_DROPPED, record.feed_num, envelope, None), db=self._db["log"])
         return True
 
     def _fill_payload(self, batch: _Batch, record: FeedRecord, item: Entry, payload: dict[str, Any] | None) -> None:
         """A duplicate envelope may bring a payload this node lacks (unless it was deleted)."""
         txn = batch.txn
-        raw = txn.get(SEQ_KEY.pack(record.feed_num, item.envelope.seq), db=self._db["by_seq"])
-        local_key = U64.pack(SEQ_VALUE.unpack(raw)[0])
-        flags, envelope, have = unpack_log(txn.get(local_key, db=self._db["log"]))
+        local_key = U64.pack(self._seq_item(txn, record.feed_num, item.envelope.seq)[1])
+        flags, _, envelope, have = unpack_log(txn.get(local_key, db=self._db["log"]), item.envelope.author)
         if have is not None or flags & LOG_PAYLOAD_DROPPED:
             return
-        txn.put(local_key, pack_log(flags, envelope, item.payload), db=self._db["log"])
+        txn.put(local_key, pack_log(flags, record.feed_num, envelope, item.payload), db=self._db["log"])
         if payload is not None:
             self._index(batch, record, item.envelope, payload)
 
@@ -581,16 +637,25 @@ class Store:
         batch.rejected.append(Rejected(kept.author, kept.seq, Reason.FORK,
                                        f"fork: a second entry {kept.seq} signed by the author; proof kept, feed frozen"))
 
-    def _hash_at(self, txn: Any, feed_num: int, seq: int) -> bytes | None:
-        stored = self._load(txn, feed_num, seq)
+    def _hash_at(self, txn: Any, author: bytes, feed_num: int, seq: int) -> bytes | None:
+        stored = self._load(txn, author, feed_num, seq)
         return stored.envelope.hash if stored is not None else None
 
-    def _load(self, txn: Any, feed_num: int, seq: int) -> StoredEntry | None:
-        raw = txn.get(SEQ_KEY.pack(feed_num, seq), db=self._db["by_seq"])
-        if raw is None:
+    def _seq_item(self, txn: Any, feed_num: int, seq: int) -> tuple[int, int, int, int] | None:
+        """(seq, local_id, timestamp, payload type) of one entry, from by_seq."""
+        cur = txn.cursor(db=self._db["by_seq"])
+        want = U64.pack(seq)
+        # The shorter search value sorts just before the full 26-byte value that starts with it.
+        if not cur.set_range_dup(U32.pack(feed_num), want):
             return None
-        local_id = SEQ_VALUE.unpack(raw)[0]
-        flags, envelope, payload = unpack_log(txn.get(U64.pack(local_id), db=self._db["log"]))
+        value = cur.value()
+        return SEQ_ITEM.unpack(value) if value[:8] == want else None
+
+    def _load(self, txn: Any, author: bytes, feed_num: int, seq: int) -> StoredEntry | None:
+        item = self._seq_item(txn, feed_num, seq)
+        if item is None:
+            return None
+        flags, _, envelope, payload = unpack_log(txn.get(U64.pack(item[1]), db=self._db["log"]), author)
         env = entry_format.decode_envelope(envelope)
         decoded = None
         if payload is not None:
@@ -639,20 +704,14 @@ class Store:
     def _feed_timeline_keys(self, txn: Any, feed_num: int, start: bytes | None) -> Iterator[bytes]:
         cur = txn.cursor(db=self._db["by_seq"])
         timeline = self._db["timeline"]
-        if not cur.set_range(SEQ_KEY.pack(feed_num + 1, 0)):
-            if not cur.last():
-                return
-        elif not cur.prev():
+        if not cur.set_key(U32.pack(feed_num)) or not cur.last_dup():
             return
         while True:
-            num, seq = SEQ_KEY.unpack(cur.key())
-            if num != feed_num:
-                return
-            _, ts, ptype = SEQ_VALUE.unpack(cur.value())
+            seq, _, ts, ptype = SEQ_ITEM.unpack(cur.value())
             key = TIMELINE_KEY.pack(ts, feed_num, seq)
             if ptype in TIMELINE_TYPES and (start is None or key < start) and txn.get(key, db=timeline) is not None:
                 yield key
-            if not cur.prev():
+            if not cur.prev_dup():
                 return
 
 
