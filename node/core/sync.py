@@ -1,0 +1,242 @@
+"""The catch-up protocol `/murmurate/sync/1.0.0`. Pure: messages in, decisions out.
+
+Over one stream, in frames (node/core/framing.py), each a canonical msgpack map:
+
+    client -> server   {"t": "want", "feeds": [[author, have, upto|nil], ...]}
+    server -> client   {"t": "heads", "feeds": [[author, head_seq], ...]}   for wanted feeds it holds
+                       {"t": "entries", "author": author, "frames": [entry frame, ...]}   ascending seq
+                       ... more "entries" ...
+                       {"t": "done"}
+    (the client may send another "want" on the same stream; either side closes when done)
+    server -> client   {"t": "error", "message": str}   instead of the rest, when it refuses
+
+The client names, per feed, the seq it has (`have`) and optionally the last seq it wants
+(`upto`, for filling a gap seen in gossip). The server sends each feed's missing entries
+in order, in batches of at most MAX_BATCH_ENTRIES entries and MAX_BATCH_BYTES bytes. Back-
+pressure is the stream's: the server only writes as fast as the client reads, and the
+client reads the next batch only after it has stored the last. A cut loses nothing: the
+client asks again from what it stored.
+
+ClientSession checks that the server sends only what was asked, in order; anything else
+is a SyncProtocolError and the peer is cut off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from murmurate.store import MAX_ENVELOPE_SIZE, MAX_PAYLOAD_SIZE, Entry, InvalidEntryError, decode_frame
+from murmurate.store import canonical
+
+PROTOCOL = "/murmurate/sync/1.0.0"
+MAX_FEEDS_PER_WANT = 10_000
+MAX_BATCH_ENTRIES = 500
+MAX_BATCH_BYTES = 512 * 1024
+# The largest frame either side accepts: a full batch plus msgpack overhead, or a want of
+# MAX_FEEDS_PER_WANT feeds (about 50 bytes each).
+MAX_MESSAGE_BYTES = MAX_BATCH_BYTES + MAX_ENVELOPE_SIZE + MAX_PAYLOAD_SIZE + 4096
+
+
+class SyncProtocolError(Exception):
+    """The remote side broke the sync protocol; cut it off."""
+
+
+@dataclass(frozen=True)
+class FeedWant:
+    author: bytes
+    have: int
+    upto: int | None = None
+
+
+@dataclass(frozen=True)
+class Want:
+    feeds: tuple[FeedWant, ...]
+
+
+@dataclass(frozen=True)
+class Heads:
+    feeds: tuple[tuple[bytes, int], ...]
+
+
+@dataclass(frozen=True)
+class Entries:
+    author: bytes
+    frames: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str
+
+
+Message = Want | Heads | Entries | Done | Error
+
+
+def encode(message: Message) -> bytes:
+    if isinstance(message, Want):
+        return canonical.pack({"t": "want", "feeds": [[f.author, f.have, f.upto] for f in message.feeds]})
+    if isinstance(message, Heads):
+        return canonical.pack({"t": "heads", "feeds": [[a, s] for a, s in message.feeds]})
+    if isinstance(message, Entries):
+        return canonical.pack({"t": "entries", "author": message.author, "frames": list(message.frames)})
+    if isinstance(message, Done):
+        return canonical.pack({"t": "done"})
+    return canonical.pack({"t": "error", "message": message.message[:500]})
+
+
+def decode(body: bytes) -> Message:
+    """Parse one message. Raises SyncProtocolError for anything malformed."""
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise SyncProtocolError(f"message of {len(body)} bytes is over the limit")
+    try:
+        value = canonical.unpack(body)
+    except canonical.CanonicalError as e:
+        raise SyncProtocolError(f"not canonical msgpack: {e}") from None
+    if not isinstance(value, dict) or not isinstance(value.get("t"), str):
+        raise SyncProtocolError("a message is a map with a string 't'")
+    kind = value["t"]
+    try:
+        if kind == "want":
+            feeds = value["feeds"]
+            _require(isinstance(feeds, list) and len(feeds) <= MAX_FEEDS_PER_WANT, "want: too many feeds")
+            wants = []
+            for item in feeds:
+                _require(isinstance(item, list) and len(item) == 3, "want: each feed is [author, have, upto]")
+                author, have, upto = item
+                _require(_is_key(author) and _is_uint(have) and (upto is None or (_is_uint(upto) and upto > have)),
+                         "want: bad feed entry")
+                wants.append(FeedWant(author, have, upto))
+            return Want(tuple(wants))
+        if kind == "heads":
+            feeds = value["feeds"]
+            _require(isinstance(feeds, list) and len(feeds) <= MAX_FEEDS_PER_WANT, "heads: too many feeds")
+            heads = []
+            for item in feeds:
+                _require(isinstance(item, list) and len(item) == 2 and _is_key(item[0]) and _is_uint(item[1]),
+                         "heads: each feed is [author, seq]")
+                heads.append((item[0], item[1]))
+            return Heads(tuple(heads))
+        if kind == "entries":
+            author, frames = value["author"], value["frames"]
+            _require(_is_key(author), "entries: author must be 32 bytes")
+            _require(isinstance(frames, list) and 0 < len(frames) <= MAX_BATCH_ENTRIES
+                     and all(isinstance(f, bytes) for f in frames), "entries: frames must be a list of bytes")
+            return Entries(author, tuple(frames))
+        if kind == "done":
+            return Done()
+        if kind == "error":
+            return Error(str(value.get("message", ""))[:500])
+    except KeyError as e:
+        raise SyncProtocolError(f"{kind}: missing field {e}") from None
+    raise SyncProtocolError(f"unknown message type {kind!r}")
+
+
+def plan_serve(want: Want, heads: dict[bytes, int]) -> tuple[Heads, list[tuple[bytes, int, int]]]:
+    """What a server sends for `want`, given its own feed heads: the heads message and the
+    (author, from_seq, to_seq) ranges to stream, in the order asked."""
+    answer = []
+    ranges = []
+    for feed in want.feeds:
+        head = heads.get(feed.author)
+        if head is None:
+            continue
+        answer.append((feed.author, head))
+        last = head if feed.upto is None else min(head, feed.upto)
+        if last > feed.have:
+            ranges.append((feed.author, feed.have + 1, last))
+    return Heads(tuple(answer)), ranges
+
+
+class ClientSession:
+    """The fetching side of one want: checks what the server sends against what was asked."""
+
+    def __init__(self, want: Want) -> None:
+        self.want = want
+        self._next: dict[bytes, int] = {f.author: f.have + 1 for f in want.feeds}
+        self._last: dict[bytes, int | None] = {f.author: f.upto for f in want.feeds}
+        self.remote_heads: dict[bytes, int] | None = None
+        self.done = False
+        self.received = 0
+
+    def on_message(self, message: Message) -> list[Entry]:
+        """Take one server message; return the entries to store (in order).
+
+        Raises SyncProtocolError if the server sends what was not asked, out of order, or
+        entries that do not parse.
+        """
+        if self.done:
+            raise SyncProtocolError("message after done")
+        if isinstance(message, Error):
+            raise SyncProtocolError(f"server refused: {message.message}")
+        if isinstance(message, Heads):
+            if self.remote_heads is not None:
+                raise SyncProtocolError("heads sent twice")
+            unknown = [a for a, _ in message.feeds if a not in self._next]
+            if unknown:
+                raise SyncProtocolError("heads for a feed that was not asked for")
+            self.remote_heads = dict(message.feeds)
+            return []
+        if isinstance(message, Done):
+            if self.remote_heads is None:
+                raise SyncProtocolError("done before heads")
+            self.done = True
+            return []
+        if isinstance(message, Entries):
+            if self.remote_heads is None:
+                raise SyncProtocolError("entries before heads")
+            if message.author not in self._next:
+                raise SyncProtocolError("entries of a feed that was not asked for")
+            out = []
+            for frame in message.frames:
+                try:
+                    item = decode_frame(frame)
+                except InvalidEntryError as e:
+                    raise SyncProtocolError(f"bad entry: {e}") from None
+                expected = self._next[message.author]
+                last = self._last[message.author]
+                if item.envelope.author != message.author or item.envelope.seq != expected:
+                    raise SyncProtocolError(f"expected entry {expected} of the feed, got {item.envelope.seq}")
+                if last is not None and expected > last:
+                    raise SyncProtocolError("entries beyond what was asked")
+                if expected > self.remote_heads.get(message.author, 0):
+                    raise SyncProtocolError("entries beyond the head the server announced")
+                self._next[message.author] = expected + 1
+                out.append(item)
+            self.received += len(out)
+            return out
+        raise SyncProtocolError(f"unexpected {type(message).__name__} from the server")
+
+
+def batches(author: bytes, frames: list[bytes]) -> list[Entries]:
+    """Split one feed's frames into messages within the batch limits."""
+    out: list[Entries] = []
+    current: list[bytes] = []
+    size = 0
+    for frame in frames:
+        if current and (len(current) >= MAX_BATCH_ENTRIES or size + len(frame) > MAX_BATCH_BYTES):
+            out.append(Entries(author, tuple(current)))
+            current, size = [], 0
+        current.append(frame)
+        size += len(frame)
+    if current:
+        out.append(Entries(author, tuple(current)))
+    return out
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise SyncProtocolError(message)
+
+
+def _is_key(v: Any) -> bool:
+    return isinstance(v, bytes) and len(v) == 32
+
+
+def _is_uint(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
