@@ -59,7 +59,9 @@ def _refuse_ext(code: int, data: bytes) -> Any:
 
 
 def _sorted(value: Any, depth: int) -> Any:
-    if depth > MAX_DEPTH:
+    # `depth` counts the containers around `value`: a container that would be the 33rd
+    # level is refused, whatever it holds (an empty one too).
+    if isinstance(value, (dict, list, tuple)) and depth >= MAX_DEPTH:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
         out = {}

@@ -174,8 +174,8 @@ def build_canonical() -> dict[str, Any]:
     ok("map of 16: map16", "de0010" + "".join(f"a2{ord('a') + i // 10:02x}{ord('0') + i % 10:02x}00"
                                               for i in range(16)), {f"{chr(97 + i // 10)}{i % 10}": 0
                                                                     for i in range(16)})
-    ok("33 nested arrays, the innermost empty: every value at depth <= 32 (the root is depth 0)",
-       "91" * 32 + "90", _nest(32, []))
+    ok("32 nested arrays around an int: 32 levels of containers is the limit",
+       "91" * 32 + "01", _nest(32, 1))
 
     for h, what in [("cc05", "5 as uint8"), ("cc7f", "127 as uint8"), ("cd00ff", "255 as uint16"),
                     ("ce0000ffff", "65535 as uint32"), ("cf00000000ffffffff", "2^32-1 as uint64"),
@@ -195,7 +195,9 @@ def build_canonical() -> dict[str, Any]:
     bad("float inside an array", "9201ca3fc00000", "non_canonical")
     bad("map key is bin: the decoder accepts str and bin keys, so a bin key is caught by the re-encoding "
         "check (other key types are malformed, below)", "81c4016101", "non_canonical")
-    bad("33 nested arrays around an int: the int is at depth 33", "91" * 33 + "01", "non_canonical")
+    bad("33 nested arrays, the innermost empty: a 33rd level of containers, whatever it holds",
+        "91" * 32 + "90", "non_canonical")
+    bad("33 nested arrays around an int", "91" * 33 + "01", "non_canonical")
     bad("34 nested arrays", "91" * 33 + "90", "non_canonical")
 
     bad("empty input", "", "malformed")
