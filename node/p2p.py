@@ -1,0 +1,617 @@
+"""The libp2p shell: the ONE module of Murmurate that imports libp2p (py-libp2p 0.8.1).
+
+Everything else sees our own small types: `HostConfig`, `P2PHost`, `Stream`,
+`Subscription`, `Message` and the `P2PError` family, with peer ids as base58 strings.
+The numbered pitfalls are those of ../shared/LIBP2P-NOTES.md; each workaround says which.
+
+Stack: TCP, Noise only (pitfall 8), Yamux only, GossipSub with every parameter set.
+Identity: the node's Ed25519 seed is the libp2p key, so an author id and a peer id are
+one key (`public_key_from_peer_id`).
+
+mDNS (pitfall 13), measured on this machine: `HostConfig(mdns=True)` works (two hosts
+in one process find each other and dial the found address), but each host blocks the
+trio loop about 1.6 s while zeroconf starts, adds three threads (gone after close), and
+calls back on a zeroconf thread (we hop into trio with the trio token). py-libp2p's
+discovery handler list is process-wide, so every host in a process hears every
+discovery: we drop our own peer id. Off by default because of the blocking start.
+Not worked around: pubsub spawns one task per incoming message (pitfall 6), so overload
+shows as latency, not errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import multiaddr
+import trio
+from libp2p import new_swarm
+from libp2p.crypto.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.discovery.events.peerDiscovery import peerDiscovery
+from libp2p.host.basic_host import BasicHost
+from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.pubsub import Pubsub, TopicValidator
+from libp2p.pubsub.score import ScoreParams
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.tools.anyio_service.trio_manager import TrioManager
+from nacl.signing import SigningKey
+
+from .errors import NodeError
+
+__all__ = ["HostConfig", "Message", "P2PError", "P2PLocalError", "P2PRemoteError", "P2PHost", "Stream",
+           "StreamResetError", "Subscription", "open_host", "peer_id_from_public_key",
+           "public_key_from_peer_id"]
+
+log = logging.getLogger(__name__)
+
+DIAL_TIMEOUT = 5.0
+FLUSH_TIMEOUT = 2.0          # how long closing waits for queued publishes to leave
+PEER_QUEUE_HIGH = 16         # libp2p drops above 32 queued RPCs per peer (pitfall 3)
+MAX_TOPICS_PER_PEER = 1_000  # libp2p default 100 silently ignores the 101st (pitfall 5)
+
+
+# -- errors --------------------------------------------------------------------------------
+
+class P2PError(NodeError):
+    """Base of every error raised by node/p2p.py."""
+
+
+class P2PLocalError(P2PError):
+    """Our own side misused the host: a bad address, a closed host, a bad topic."""
+
+
+class P2PRemoteError(P2PError):
+    """The remote side or the network failed: dial refused or timed out, protocol refused."""
+
+
+class StreamResetError(P2PRemoteError):
+    """The stream was reset (by the peer, or by us after an error)."""
+
+
+# -- identity ------------------------------------------------------------------------------
+
+def _key_pair(seed: bytes) -> KeyPair:
+    if len(seed) != 32:
+        raise P2PLocalError(f"an Ed25519 seed has 32 bytes, not {len(seed)}")
+    # Wrap the PyNaCl key directly: the same seed gives the same peer id (NOTES "Works").
+    private = Ed25519PrivateKey(SigningKey(seed))
+    return KeyPair(private, private.get_public_key())
+
+
+def peer_id_from_public_key(public_key: bytes) -> str:
+    """Base58 peer id of a 32-byte Ed25519 public key. Raises P2PLocalError on a bad key."""
+    if len(public_key) != 32:
+        raise P2PLocalError(f"an Ed25519 public key has 32 bytes, not {len(public_key)}")
+    return ID.from_pubkey(Ed25519PublicKey.from_bytes(public_key)).to_base58()
+
+
+def public_key_from_peer_id(peer_id: str) -> bytes | None:
+    """The Ed25519 public key inside an identity-hashed peer id; None for any other id."""
+    try:
+        key = ID.from_base58(peer_id).extract_public_key()
+    except Exception:  # libp2p raises assorted errors on garbage; the answer is "none"
+        return None
+    if not isinstance(key, Ed25519PublicKey):
+        return None
+    return key.to_bytes()
+
+
+# -- small value types ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HostConfig:
+    seed: bytes
+    listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
+    pubsub: bool = True
+    mdns: bool = False
+    subscription_buffer: int = 1_024   # per topic; see Subscription
+    publish_queue: int = 256           # publish() blocks when this many wait to go out
+    publish_rate: float = 250.0        # messages/s at most: a 3-node line carries ~170-310 (pitfall 15)
+
+
+@dataclass(frozen=True)
+class Message:
+    from_peer: str   # the original publisher (signed), not the neighbour that forwarded it
+    topic: str
+    data: bytes
+
+
+class Stream:
+    """A bidirectional byte stream to one peer on one protocol."""
+
+    def __init__(self, net_stream: Any, remote_peer: str, protocol: str) -> None:
+        self._s = net_stream
+        self.remote_peer = remote_peer
+        self.protocol = protocol
+        self._done = False
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        """Up to max_bytes; b"" once the peer closed its side. Raises StreamResetError."""
+        try:
+            return await self._s.read(max_bytes)
+        except StreamEOF as exc:  # pitfall 11: libp2p raises at EOF; we return b"" like a socket
+            # Yamux forgets a stream once reset and then reports EOF: its flag tells the truth.
+            if getattr(self._s.muxed_stream, "reset_received", False):
+                raise StreamResetError(f"stream {self.protocol} with {self.remote_peer} was reset") from exc
+            return b""
+        except StreamReset as exc:
+            raise StreamResetError(f"stream {self.protocol} with {self.remote_peer} was reset") from exc
+        except StreamError as exc:
+            raise P2PRemoteError(f"read on {self.protocol} from {self.remote_peer} failed: {exc}") from exc
+
+    async def write(self, data: bytes) -> None:
+        """Raises StreamResetError, or P2PLocalError after our own close()."""
+        try:
+            await self._s.write(data)
+        except StreamClosed as exc:
+            raise P2PLocalError(f"stream {self.protocol} is closed for writing") from exc
+        except StreamReset as exc:
+            raise StreamResetError(f"stream {self.protocol} with {self.remote_peer} was reset") from exc
+        except StreamError as exc:
+            raise P2PRemoteError(f"write on {self.protocol} to {self.remote_peer} failed: {exc}") from exc
+
+    async def close(self) -> None:
+        """Half-close: we write no more (the peer reads b""); reading still works. Idempotent."""
+        if not self._done:
+            self._done = True
+            try:
+                await self._s.close()
+            except Exception as exc:  # already reset or the connection is gone: nothing to close
+                log.debug("close of %s stream: %r", self.protocol, exc)
+
+    async def reset(self) -> None:
+        """Abort both directions; the peer's next read raises StreamResetError. Idempotent."""
+        self._done = True
+        await self._s.reset()
+
+
+class Subscription:
+    """Messages of one topic from other peers, as an async iterator of Message.
+
+    Our own publishes are never delivered here (pitfall 7). The buffer is ours and
+    bounded (HostConfig.subscription_buffer), replacing libp2p's silent 32 (pitfall 4):
+    when it is full, the newest message is dropped and `dropped` counts it (also summed
+    in P2PHost.statistics()["dropped"]). A reader that sees `dropped` grow has missed
+    entries and should catch up over a stream. Iteration ends after unsubscribe.
+    """
+
+    def __init__(self, topic: str, capacity: int) -> None:
+        self.topic = topic
+        self.dropped = 0
+        self._send, self._recv = trio.open_memory_channel[Message](capacity)
+
+    def _offer(self, message: Message) -> bool:
+        try:
+            self._send.send_nowait(message)
+        except trio.WouldBlock:
+            self.dropped += 1
+            return False
+        except trio.ClosedResourceError:
+            return False
+        return True
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self._recv.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    async def receive(self) -> Message:
+        """The next message. Raises P2PLocalError once unsubscribed and drained."""
+        try:
+            return await self._recv.receive()
+        except trio.EndOfChannel:
+            raise P2PLocalError(f"unsubscribed from {self.topic}") from None
+
+
+# -- pubsub hooks --------------------------------------------------------------------------
+
+class _Pubsub(Pubsub):
+    """libp2p's Pubsub with delivery and validation routed to P2PHost."""
+
+    owner: P2PHost
+
+    def notify_subscriptions(self, publish_message: Any) -> None:
+        # Replaces libp2p's 32-slot channel (pitfall 4) and skips our own messages (pitfall 7).
+        self.owner._deliver(publish_message)
+
+    def get_msg_validators(self, msg: Any) -> tuple[TopicValidator, ...]:
+        # Our validators match a topic or a "prefix*"; libp2p only knows exact topics.
+        return tuple(TopicValidator(v, False) for t in msg.topicIDs if (v := self.owner._validator_for(t)))
+
+
+class _IndexedTrioManager(TrioManager):
+    """libp2p's service manager with an O(1) parent lookup for run_task.
+
+    libp2p walks every live task of the service on each spawn to find the caller's
+    task: quadratic in bursts. One task per incoming message or subscription (pitfall 6)
+    made a peer's hello with 850 topics take 10 s of CPU. The caller's trio task maps
+    to the same FunctionTask (or to none) for its whole life, so the answer is cached.
+    """
+
+    def __init__(self, service: Any) -> None:
+        super().__init__(service)
+        self._parents: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def _find_parent_task(self, trio_task: Any) -> Any:
+        try:
+            return self._parents[trio_task]
+        except KeyError:
+            parent = self._parents[trio_task] = super()._find_parent_task(trio_task)
+            return parent
+
+
+@asynccontextmanager
+async def _service(service: Any) -> AsyncIterator[None]:
+    """background_trio_service with our manager (same body, libp2p 0.8.1 context.py)."""
+    async with trio.open_nursery() as nursery:
+        manager = _IndexedTrioManager(service)
+        service._manager = manager
+        nursery.start_soon(manager.run)
+        await manager.wait_started()
+        try:
+            yield
+        finally:
+            await manager.stop()
+
+
+def _gossipsub() -> GossipSub:
+    """GossipSub with every parameter explicit: libp2p's defaults are not the spec's (pitfall 2)."""
+    return GossipSub(
+        protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11],
+        degree=6, degree_low=4, degree_high=12,        # spec D, D_lo, D_hi
+        direct_peers=None,
+        time_to_live=60,                               # fanout TTL, seconds
+        gossip_window=3, gossip_history=5,             # spec mcache_gossip, mcache_len
+        heartbeat_initial_delay=0.1,
+        heartbeat_interval=1,                          # spec 1 s (libp2p default 120 s)
+        direct_connect_initial_delay=0.1, direct_connect_interval=300,
+        do_px=False, px_peers_count=16,
+        prune_back_off=60, unsubscribe_back_off=10,
+        score_params=ScoreParams(),                    # permissive: no peer is graylisted
+        max_idontwant_messages=10,
+        adaptive_gossip_enabled=False,                 # "simplified" heuristics that move the heartbeat
+        spam_protection_enabled=False,                 # 10 msg/s cap that also hits our own publishes
+        max_messages_per_topic_per_second=math.inf,
+        eclipse_protection_enabled=False,              # counts distinct IPs: meaningless on a LAN or loopback
+        min_mesh_diversity_ips=1,
+        max_pending_messages_per_peer=100, pending_messages_ttl=30.0,
+    )
+
+
+# -- the host ------------------------------------------------------------------------------
+
+class P2PHost:
+    """A running libp2p host. Build it with `open_host`; every method needs it running."""
+
+    def __init__(self, config: HostConfig) -> None:
+        self.config = config
+        self._key = _key_pair(config.seed)
+        self._id = ID.from_pubkey(self._key.public_key)
+        self.peer_id: str = self._id.to_base58()
+        try:
+            self._listen = [multiaddr.Multiaddr(a) for a in config.listen]
+        except Exception as exc:
+            raise P2PLocalError(f"bad listen address in {config.listen}: {exc}") from exc
+        swarm = new_swarm(
+            key_pair=self._key,
+            # Noise only: the default also accepts plaintext, SECIO and TLS (pitfall 8).
+            sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(self._key, noise_privkey=new_x25519_key_pair().private_key)},
+            muxer_opt={YAMUX_PROTOCOL_ID: Yamux},
+            listen_addrs=self._listen,  # must be given here, not only to run() (pitfall 9)
+            # One connection per peer ends the dial at once instead of a 250 ms wait (pitfall 1).
+            connection_config=ConnectionConfig(max_connections_per_peer=1, dial_timeout=DIAL_TIMEOUT),
+            retry_config=RetryConfig(max_retries=0),  # we time out and report; callers decide to retry
+        )
+        self._host = BasicHost(network=swarm, enable_mDNS=config.mdns)
+        self._pubsub: _Pubsub | None = None
+        self._router: GossipSub | None = None
+        if config.pubsub:
+            self._router = _gossipsub()
+            self._pubsub = _Pubsub(self._host, self._router, strict_signing=True,
+                                   max_subscriptions_per_peer=MAX_TOPICS_PER_PEER)
+            self._pubsub.owner = self
+        self._subs: dict[str, Subscription] = {}
+        self._validators: dict[str, Callable[[str, bytes], bool]] = {}
+        self._pub_send, self._pub_recv = trio.open_memory_channel[tuple[str, bytes]](config.publish_queue)
+        self._peer_found: Callable[[str, list[str]], None] | None = None
+        self._discovered: dict[str, list[str]] = {}
+        self._running = False
+        self._stats = dict(published=0, received=0, dropped=0, own_filtered=0, rejected=0,
+                           streams_opened=0, streams_accepted=0, handler_errors=0)
+
+    # -- lifecycle (see open_host) --
+
+    async def _run(self, stack: AsyncExitStack) -> None:
+        # Callbacks run in reverse: flush, stop our tasks, stop pubsub, stop listening,
+        # close the host, stop the seen-messages thread.
+        if self._pubsub is not None:
+            # The seen-messages cache runs a thread per Pubsub, from construction on (pitfall 10).
+            stack.callback(self._pubsub.seen_messages.stop)
+        stack.push_async_callback(self._host.close)  # ports, identify tasks, mDNS (pitfall 10)
+        if self.config.mdns:  # before run(): a peer may answer while mDNS starts (pitfall 13)
+            handler = self._mdns_handler(trio.lowlevel.current_trio_token())
+            peerDiscovery.register_peer_discovered_handler(handler)
+            stack.callback(peerDiscovery.unregister_peer_discovered_handler, handler)
+        await stack.enter_async_context(self._host.run(self._listen))
+        if self._pubsub is not None and self._router is not None:
+            await stack.enter_async_context(_service(self._pubsub))
+            await stack.enter_async_context(_service(self._router))
+            await self._pubsub.wait_until_ready()
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        stack.callback(nursery.cancel_scope.cancel)
+        if self._pubsub is not None:
+            nursery.start_soon(self._publisher)
+            stack.push_async_callback(self._flush)
+        self._running = True
+        stack.callback(setattr, self, "_running", False)
+
+    def _check(self) -> None:
+        if not self._running:
+            raise P2PLocalError("the host is not running")
+
+    # -- addresses and peers --
+
+    def addrs(self) -> list[str]:
+        """Full listen multiaddrs with /p2p/<peer id>, with the real ports."""
+        return [str(a) for a in self._host.get_addrs()]
+
+    def connected_peers(self) -> list[str]:
+        return sorted(p.to_base58() for p in self._host.get_connected_peers())
+
+    async def disconnect(self, peer_id: str) -> None:
+        """Close every connection to `peer_id` (used to cut off a misbehaving peer)."""
+        self._check()
+        try:
+            await self._host.disconnect(ID.from_base58(peer_id))
+        except Exception as exc:  # already gone, or libp2p's own teardown error: nothing more to do
+            log.debug("disconnect %s: %r", peer_id, exc)
+
+    async def dial(self, addr: str, timeout: float = DIAL_TIMEOUT) -> str:
+        """Connect to a multiaddr ending in /p2p/<peer id>; return that peer id.
+
+        Raises P2PLocalError for a malformed address or a dial to ourselves, and
+        P2PRemoteError if the peer cannot be reached within `timeout` seconds.
+        """
+        self._check()
+        try:
+            info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        except Exception as exc:
+            raise P2PLocalError(f"not a dialable multiaddr with /p2p/: {addr!r} ({exc})") from exc
+        if info.peer_id == self._id:
+            raise P2PLocalError("cannot dial ourselves")
+        with trio.move_on_after(timeout) as scope:
+            try:
+                await self._host.connect(info)
+            except Exception as exc:  # libp2p raises SwarmException, MultiError, OSError...
+                raise P2PRemoteError(f"dial {addr} failed: {exc}") from exc
+        if scope.cancelled_caught:
+            raise P2PRemoteError(f"dial {addr} timed out after {timeout} s")
+        return info.peer_id.to_base58()
+
+    def on_peer_found(self, callback: Callable[[str, list[str]], None] | None) -> None:
+        """Call callback(peer_id, addrs) in trio for each mDNS discovery (HostConfig.mdns).
+
+        Peers found before the callback was set are replayed to it at once: the first
+        discoveries often happen while the host starts.
+        """
+        self._peer_found = callback
+        for peer, addrs in list(self._discovered.items()):
+            self._found(peer, addrs)
+
+    def _mdns_handler(self, token: trio.lowlevel.TrioToken) -> Callable[[Any], None]:
+        def on_discovery(info: Any) -> None:  # runs on a zeroconf thread (pitfall 13)
+            peer, addrs = info.peer_id.to_base58(), [str(a) for a in info.addrs]
+            if peer != self.peer_id:  # the handler list is process-wide: skip ourselves
+                try:
+                    token.run_sync_soon(self._found, peer, addrs)
+                except trio.RunFinishedError:
+                    pass
+        return on_discovery
+
+    def _found(self, peer: str, addrs: list[str]) -> None:
+        self._discovered[peer] = addrs
+        if self._peer_found is not None:
+            try:
+                self._peer_found(peer, addrs)
+            except Exception:
+                log.exception("on_peer_found callback failed")
+
+    # -- streams --
+
+    async def open_stream(self, peer_id: str, protocol: str, timeout: float = DIAL_TIMEOUT) -> Stream:
+        """Open a stream to a peer we can reach. Raises P2PRemoteError if refused or unreachable."""
+        self._check()
+        with trio.move_on_after(timeout) as scope:
+            try:
+                net_stream = await self._host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol)])
+            except Exception as exc:
+                raise P2PRemoteError(f"cannot open {protocol} to {peer_id}: {exc}") from exc
+        if scope.cancelled_caught:
+            raise P2PRemoteError(f"opening {protocol} to {peer_id} timed out after {timeout} s")
+        self._stats["streams_opened"] += 1
+        return Stream(net_stream, peer_id, protocol)
+
+    def serve(self, protocol: str, handler: Callable[[Stream], Awaitable[None]]) -> None:
+        """Run handler(stream) for each incoming stream on protocol.
+
+        The stream is closed when the handler returns. If it raises, the error is logged
+        and counted (handler_errors), the stream is reset, and the host runs on: libp2p
+        itself would swallow the error without a word (pitfall 11).
+        """
+        async def run(net_stream: Any) -> None:
+            stream = Stream(net_stream, net_stream.muxed_conn.peer_id.to_base58(), protocol)
+            self._stats["streams_accepted"] += 1
+            try:
+                await handler(stream)
+            except Exception:
+                self._stats["handler_errors"] += 1
+                log.exception("handler for %s from %s failed", protocol, stream.remote_peer)
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await stream.reset()
+                return
+            except BaseException:  # cancelled: the host is closing
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await stream.reset()
+                raise
+            await stream.close()
+
+        self._host.set_stream_handler(TProtocol(protocol), run)
+
+    # -- pubsub --
+
+    def _ps(self) -> _Pubsub:
+        self._check()
+        if self._pubsub is None:
+            raise P2PLocalError("pubsub is off in this host's config")
+        return self._pubsub
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        """Queue data for topic. Blocks while HostConfig.publish_queue messages wait.
+
+        Our own queue, drained at a bounded rate while every peer's libp2p queue has room,
+        because libp2p drops silently past 32 per peer and has no flush (pitfall 3).
+        Closing the host waits up to FLUSH_TIMEOUT for the queue to empty.
+        """
+        self._ps()
+        await self._pub_send.send((topic, data))
+
+    async def _publisher(self) -> None:
+        assert self._pubsub is not None
+        interval = 1 / self.config.publish_rate
+        async for topic, data in self._pub_recv:
+            await self._wait_for_room()
+            await self._pubsub.publish(topic, data)
+            self._stats["published"] += 1
+            await trio.sleep(interval)
+
+    async def _wait_for_room(self) -> None:
+        """Wait until every peer's libp2p outbound queue has room (pitfall 3: it drops past 32)."""
+        assert self._pubsub is not None
+        while any(len(q) >= PEER_QUEUE_HIGH for q in self._pubsub.peer_queues.values()):
+            await trio.sleep(0.005)  # libp2p has no drain event: poll
+
+    async def _flush(self) -> None:
+        """Let queued publishes leave before closing (pitfall 3: libp2p has no flush)."""
+        assert self._pubsub is not None
+        with trio.move_on_after(FLUSH_TIMEOUT):
+            while self._pub_recv.statistics().current_buffer_used or any(
+                    len(q) for q in self._pubsub.peer_queues.values()):
+                await trio.sleep(0.01)
+
+    async def subscribe(self, topic: str) -> Subscription:
+        """Join topic and return its Subscription (the same one if already joined)."""
+        ps = self._ps()
+        if topic not in self._subs:
+            # Subscription announcements go through the same 32-slot queues: a burst of
+            # subscribes after connecting lost most of them until we paced them (pitfall 3).
+            await self._wait_for_room()
+            self._subs[topic] = Subscription(topic, self.config.subscription_buffer)
+            await ps.subscribe(topic)
+        return self._subs[topic]
+
+    async def unsubscribe(self, topic: str) -> None:
+        """Leave topic; its Subscription's iteration ends after the buffered messages."""
+        ps = self._ps()
+        sub = self._subs.pop(topic, None)
+        if sub is not None:
+            sub._send.close()
+            await self._wait_for_room()
+            await ps.unsubscribe(topic)
+
+    async def wait_for_mesh(self, peer_id: str, topic: str, timeout: float = 5.0) -> None:
+        """Wait until peer_id is in our GossipSub mesh for topic: our publishes reach it.
+
+        Raises P2PRemoteError after timeout seconds (the peer did not join the topic).
+        """
+        ps = self._ps()
+        try:
+            await ps.wait_for_mesh(ID.from_base58(peer_id), topic, timeout=timeout)
+        except trio.TooSlowError:
+            raise P2PRemoteError(f"{peer_id} not in our mesh for {topic} after {timeout} s") from None
+
+    def set_validator(self, topic: str, fn: Callable[[str, bytes], bool] | None) -> None:
+        """fn(from_peer, data) -> bool judges messages from other peers on topic.
+
+        `topic` ending in "*" is a prefix ("feed/*"); an exact topic wins over a prefix,
+        then the longest prefix. A message judged False (or whose validator raises) is
+        neither delivered nor forwarded. Our own publishes are not judged. None removes.
+        """
+        if fn is None:
+            self._validators.pop(topic, None)
+        else:
+            self._validators[topic] = fn
+
+    def _validator_for(self, topic: str) -> Callable[[ID, Any], bool] | None:
+        fn = self._validators.get(topic)
+        if fn is None:
+            prefixes = [k for k in self._validators if k.endswith("*") and topic.startswith(k[:-1])]
+            if not prefixes:
+                return None
+            fn = self._validators[max(prefixes, key=len)]
+
+        def judge(forwarder: ID, msg: Any) -> bool:
+            if forwarder == self._id:
+                return True
+            try:
+                ok = bool(fn(ID(msg.from_id).to_base58(), msg.data))
+            except Exception:
+                log.exception("validator for %s raised; message rejected", topic)
+                ok = False
+            if not ok:
+                self._stats["rejected"] += 1
+            return ok
+        return judge
+
+    def _deliver(self, msg: Any) -> None:
+        sender = ID(msg.from_id)
+        if sender == self._id:
+            self._stats["own_filtered"] += 1  # pitfall 7: libp2p hands us our own publishes
+            return
+        for topic in msg.topicIDs:
+            sub = self._subs.get(topic)
+            if sub is None:
+                continue
+            self._stats["received"] += 1
+            if not sub._offer(Message(sender.to_base58(), topic, msg.data)):
+                self._stats["dropped"] += 1
+
+    def statistics(self) -> dict[str, int]:
+        """Counters since start, plus current peers, topics and queued publishes."""
+        return {**self._stats, "peers": len(self._host.get_connected_peers()), "topics": len(self._subs),
+                "publish_queued": self._pub_recv.statistics().current_buffer_used}
+
+
+@asynccontextmanager
+async def open_host(config: HostConfig) -> AsyncIterator[P2PHost]:
+    """Start a host; on exit flush publishes and close everything (tasks, ports, threads).
+
+    Raises P2PLocalError for a bad config, P2PError if libp2p cannot listen.
+    """
+    host = P2PHost(config)
+    async with AsyncExitStack() as stack:
+        try:
+            await host._run(stack)
+        except P2PError:
+            raise
+        except OSError as exc:
+            raise P2PLocalError(f"cannot listen on {config.listen}: {exc}") from exc
+        yield host
