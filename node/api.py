@@ -1,0 +1,264 @@
+"""The local API: JSON-RPC 2.0 lines on a Unix socket (mode 0600). docs/api.md lists the methods.
+
+Each connection is served by its own task; requests on one connection are answered in
+order. `subscribe` pushes "event" notifications on the same connection until
+`unsubscribe` or the connection ends; a subscriber that stops reading is dropped rather
+than slowing the node.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket as stdsocket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from murmurate.crypto import CryptoError, InvalidIdError, encode_id, fingerprint
+from murmurate.store import PayloadType, StoreError
+
+from .core import rpc
+from .core.contact import Contact, encode_contact
+from .core.views import entry_view
+from .errors import NodeError
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+log = logging.getLogger("murmurate.api")
+
+Handler = Callable[[dict[str, Any], "_Connection"], Awaitable[Any]]
+
+
+class ApiServer:
+    def __init__(self, daemon: "Daemon") -> None:
+        self.d = daemon
+        self._next_subscription = 1
+        self.methods: dict[str, Handler] = {
+            name[len("m_"):]: getattr(self, name) for name in dir(self) if name.startswith("m_")
+        }
+
+    async def serve(self, path: Path, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        sock = trio.socket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # the socket is created 0600: only this user may talk to the node
+        try:
+            await sock.bind(str(path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        sock.listen(64)
+        listener = trio.SocketListener(sock)
+        try:
+            async with trio.open_nursery() as nursery:
+                task_status.started()
+                await trio.serve_listeners(self._handle, [listener], handler_nursery=nursery)
+        finally:
+            Path(path).unlink(missing_ok=True)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        conn = _Connection(stream)
+        try:
+            async with trio.open_nursery() as nursery:
+                conn.nursery = nursery
+                try:
+                    async for line in conn.lines():
+                        await self._answer(conn, line)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
+                    pass
+                except rpc.RpcError as e:  # a line over the limit: say so and hang up
+                    await conn.send_quietly(rpc.encode_error(None, e.code, e.message))
+                nursery.cancel_scope.cancel()
+        finally:
+            conn.closed = True
+            await stream.aclose()
+
+    async def _answer(self, conn: "_Connection", line: bytes) -> None:
+        try:
+            request = rpc.parse_request(line)
+        except rpc.RpcError as e:
+            await conn.send(rpc.encode_error(e.id, e.code, e.message))
+            return
+        handler = self.methods.get(request.method)
+        try:
+            if handler is None:
+                raise rpc.RpcError(rpc.METHOD_NOT_FOUND, f"no method {request.method!r} (see docs/api.md)")
+            result = await handler(request.params, conn)
+            reply = rpc.encode_result(request.id, result)
+        except rpc.RpcError as e:
+            reply = rpc.encode_error(request.id, e.code, e.message)
+        except (NodeError, CryptoError, StoreError, InvalidIdError, ValueError, OSError) as e:
+            reply = rpc.encode_error(request.id, rpc.APP_ERROR, str(e), {"kind": type(e).__name__})
+        except (TypeError, KeyError) as e:
+            reply = rpc.encode_error(request.id, rpc.INVALID_PARAMS, f"bad params: {e}")
+        except Exception:
+            log.exception("method %s failed", request.method)
+            reply = rpc.encode_error(request.id, rpc.INTERNAL_ERROR, "internal error (see the daemon's log)")
+        if request.id is not None:
+            await conn.send(reply)
+
+    # -- methods (docs/api.md) -------------------------------------------------------------
+
+    async def m_ping(self, params: dict[str, Any], conn: "_Connection") -> str:
+        return "pong"
+
+    async def m_whoami(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        me = self.d.identity.public_key
+        return {**self.d.node.whoami(), "peer_id": self.d.host.peer_id, "addrs": self.d.host.addrs(),
+                "fingerprint": fingerprint(me)}
+
+    async def m_contact(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        addrs = [a.split("/p2p/")[0] for a in self.d.host.addrs()]
+        code = encode_contact(Contact(self.d.identity.public_key, tuple(addrs)))
+        return {"code": code, "id": encode_id(self.d.identity.public_key), "addrs": addrs}
+
+    async def m_post(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        payload = self.d.node.prepare_post(params["text"], cw=params.get("cw"), reply_to=params.get("reply_to"),
+                                           lang=params.get("lang"))
+        return await self._append(PayloadType.POST, payload)
+
+    async def m_follow(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        plan = self.d.node.prepare_follow(self.d.identity.public_key, _text(params, "id"))
+        item = await self._append(PayloadType.FOLLOW, plan.payload)
+        if plan.contact.addrs:
+            self.d.remember_contact(plan.contact)
+        await self.d.replicator.feeds_changed()
+        return item
+
+    async def m_unfollow(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        payload = self.d.node.prepare_unfollow(self.d.identity.public_key, _text(params, "id"))
+        item = await self._append(PayloadType.UNFOLLOW, payload)
+        await self.d.replicator.feeds_changed()
+        return item
+
+    async def m_following(self, params: dict[str, Any], conn: "_Connection") -> list[str]:
+        return self.d.node.following()
+
+    async def m_log(self, params: dict[str, Any], conn: "_Connection") -> list[dict[str, Any]]:
+        return await trio.to_thread.run_sync(lambda: self.d.node.log(params.get("author"),
+                                                                      limit=_int(params, "limit", 20, 1, 500)))
+
+    async def m_timeline(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        limit = _int(params, "limit", 20, 1, 500)
+        return await trio.to_thread.run_sync(lambda: self.d.node.timeline(limit=limit, cursor=params.get("cursor")))
+
+    async def m_connect(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        peer_id = await self.d.host.dial(_text(params, "addr"))
+        return {"peer_id": peer_id}
+
+    async def m_peers(self, params: dict[str, Any], conn: "_Connection") -> list[dict[str, Any]]:
+        return self.d.peer_list()
+
+    async def m_status(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        status = self.d.replicator.status()
+        return {**status, "id": encode_id(self.d.identity.public_key), "peer_id": self.d.host.peer_id,
+                "addrs": self.d.host.addrs(), "entries": self.d.store.count_entries()}
+
+    async def m_verify(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        return await trio.to_thread.run_sync(self.d.node.verify)
+
+    async def m_export(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        path = _text(params, "file")
+        return await trio.to_thread.run_sync(self.d.node.export, path)
+
+    async def m_import(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        path = _text(params, "file")
+        # Through the writer, so it is the one task writing, and subscribers hear of it.
+        return await self.d.writer.call(lambda store: self.d.node.import_(path))
+
+    async def m_subscribe(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        """Push every entry this node stores from now on as an "event" notification."""
+        sub_id = self._next_subscription
+        self._next_subscription += 1
+        commits = self.d.writer.listen(buffer=256)
+        conn.subscriptions[sub_id] = commits
+        assert conn.nursery is not None
+        conn.nursery.start_soon(self._push, conn, sub_id, commits)
+        return {"subscription": sub_id}
+
+    async def m_unsubscribe(self, params: dict[str, Any], conn: "_Connection") -> bool:
+        sub_id = params.get("subscription")
+        commits = conn.subscriptions.pop(sub_id, None)
+        if commits is None:
+            raise rpc.RpcError(rpc.INVALID_PARAMS, f"no subscription {sub_id!r} on this connection")
+        await commits.aclose()
+        return True
+
+    async def m_shutdown(self, params: dict[str, Any], conn: "_Connection") -> bool:
+        self.d.request_stop()
+        return True
+
+    async def _push(self, conn: "_Connection", sub_id: int, commits: Any) -> None:
+        try:
+            async for commit in commits:
+                for author, seq in commit.appended:
+                    stored = await trio.to_thread.run_sync(self.d.store.get, author, seq)
+                    if stored is None:
+                        continue
+                    await conn.send(rpc.encode_notification("event", {
+                        "subscription": sub_id, "kind": "entry", "item": entry_view(stored)}))
+        except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+            return
+        if sub_id in conn.subscriptions and not conn.closed:
+            # The listener was closed because this client fell behind: tell it to refetch.
+            await conn.send_quietly(rpc.encode_notification("event", {"subscription": sub_id, "kind": "overflow"}))
+
+    async def _append(self, ptype: PayloadType, payload: dict[str, Any]) -> dict[str, Any]:
+        entry = await self.d.writer.append_own(self.d.identity, ptype, payload, self.d.now_ms())
+        stored = self.d.store.get(entry.envelope.author, entry.envelope.seq)
+        assert stored is not None
+        return entry_view(stored)
+
+
+class _Connection:
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.send_lock = trio.Lock()
+        self.subscriptions: dict[int, Any] = {}
+        self.nursery: trio.Nursery | None = None
+        self.closed = False
+
+    async def lines(self):
+        buf = bytearray()
+        while True:
+            data = await self.stream.receive_some(65536)
+            if not data:
+                return
+            buf += data
+            while True:
+                end = buf.find(b"\n")
+                if end < 0:
+                    if len(buf) > rpc.MAX_LINE:
+                        raise rpc.RpcError(rpc.INVALID_REQUEST, f"line over {rpc.MAX_LINE} bytes")
+                    break
+                line = bytes(buf[:end])
+                del buf[:end + 1]
+                if line.strip():
+                    yield line
+
+    async def send(self, data: bytes) -> None:
+        async with self.send_lock:
+            with trio.fail_after(30):  # a client that stops reading is dropped, not waited for
+                await self.stream.send_all(data)
+
+    async def send_quietly(self, data: bytes) -> None:
+        try:
+            await self.send(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
+            pass
+
+
+def _text(params: dict[str, Any], name: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value:
+        raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {name!r} must be a non-empty string")
+    return value
+
+
+def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = params.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {name!r} must be an integer from {low} to {high}")
+    return value

@@ -1,0 +1,182 @@
+"""`murmurate daemon`: the personal node, in the foreground.
+
+It holds a lock on its home (a second daemon refuses to start), unlocks the identity,
+opens the store, starts the one writer task, the libp2p host, the replicator and the
+local API socket, and stops all of them cleanly on SIGINT or SIGTERM (or `shutdown`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from murmurate.crypto import SigningIdentity, encode_id
+
+from .api import ApiServer
+from .core.bootstrap import parse_bootstrap
+from .core.contact import Contact
+from .errors import NodeError
+from .home import Home, socket_path
+from .p2p import HostConfig, open_host, peer_id_from_public_key, public_key_from_peer_id
+from .replicator import Replicator
+from .service import LocalNode
+from .writer import StoreWriter
+
+log = logging.getLogger("murmurate.daemon")
+
+SHIPPED_BOOTSTRAP = Path(__file__).resolve().parent.parent / "bootstrap_peers.toml"
+
+
+class DaemonRunningError(NodeError):
+    """Another daemon already runs for this home."""
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    listen: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/0",)
+    peers: tuple[str, ...] = ()           # multiaddrs to dial at start (besides bootstrap and the peer book)
+    bootstrap_file: Path | None = None
+    mdns: bool = False
+    resync_s: float = 30.0
+
+
+class HomeLock:
+    """An exclusive flock on DATA/daemon.lock, released when the process ends, even by SIGKILL."""
+
+    def __init__(self, home: Home) -> None:
+        self.path = home.data_dir / "daemon.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DaemonRunningError(f"a daemon already runs for {self.path.parent} (pid {pid})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class Daemon:
+    def __init__(self, node: LocalNode, identity: SigningIdentity, options: DaemonOptions,
+                 env: Mapping[str, str], now_ms: Callable[[], int]) -> None:
+        self.node = node
+        self.identity = identity
+        self.options = options
+        self.env = env
+        self.now_ms = now_ms
+        self.store = node.store
+        self.writer = StoreWriter(self.store)
+        self.socket = socket_path(node.home, env)
+        self._stop = trio.Event()
+        self.host: Any = None
+        self.replicator: Replicator = None  # type: ignore[assignment]
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[dict[str, Any]] = trio.TASK_STATUS_IGNORED) -> None:
+        lock = HomeLock(self.node.home)
+        lock.acquire()
+        try:
+            self.socket.unlink(missing_ok=True)  # we hold the lock: any socket left is stale
+            config = HostConfig(seed=self.identity.seed, listen=self.options.listen, mdns=self.options.mdns)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.writer.run)
+                async with open_host(config) as host:
+                    self.host = host
+                    self.replicator = Replicator(host, self.store, self.writer, self.identity.public_key,
+                                                 now_ms=self.now_ms, resync_s=self.options.resync_s)
+                    await nursery.start(self.replicator.run)
+                    self._add_known_peers()
+                    await nursery.start(ApiServer(self).serve, self.socket)
+                    info = {"id": encode_id(self.identity.public_key), "peer_id": host.peer_id,
+                            "addrs": host.addrs(), "socket": str(self.socket)}
+                    log.info("ready: id %s, peer %s, listening on %s, api socket %s", info["id"],
+                             host.peer_id, " ".join(host.addrs()), self.socket)
+                    task_status.started(info)
+                    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        nursery.start_soon(self._watch_signals, signals)
+                        await self._stop.wait()
+                    log.info("stopping")
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.socket.unlink(missing_ok=True)
+            lock.release()
+
+    async def _watch_signals(self, signals: Any) -> None:
+        async for signum in signals:
+            log.info("signal %s received", signal.Signals(signum).name)
+            self._stop.set()
+            return
+
+    def _add_known_peers(self) -> None:
+        for peer_id, info in self.store.peers().items():
+            self.replicator.add_peer(peer_id.decode(), list(info.get("addrs", [])), info.get("source", "book"))
+        for addr in self.options.peers:
+            if "/p2p/" in addr:
+                self.replicator.add_peer(addr.rsplit("/p2p/", 1)[1], [addr], "command line")
+            else:
+                log.warning("ignoring --peer %s: it needs a /p2p/<peer id> part", addr)
+        path = self.options.bootstrap_file
+        if path is None:
+            user_file = self.node.home.config_file.parent / "bootstrap_peers.toml"
+            path = user_file if user_file.exists() else SHIPPED_BOOTSTRAP
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            log.warning("no bootstrap peers: cannot read %s (%s)", path, e.strerror)
+            return
+        parsed = parse_bootstrap(text, str(path))
+        for problem in parsed.problems:
+            log.warning("%s", problem)
+        for peer in parsed.peers:
+            self.replicator.add_peer(peer.peer_id, list(peer.addrs), "bootstrap")
+
+    def remember_contact(self, contact: Contact) -> None:
+        """Keep a followed contact's addresses in the peer book and dial them now."""
+        peer_id = peer_id_from_public_key(contact.public_key)
+        self.store.put_peer(peer_id.encode(), {"addrs": list(contact.addrs), "source": "contact"})
+        self.replicator.add_peer(peer_id, list(contact.addrs), "contact")
+
+    def peer_list(self) -> list[dict[str, Any]]:
+        connected = set(self.host.connected_peers())
+        out = []
+        for peer_id in sorted(connected | set(self.replicator.peers)):
+            state = self.replicator.peers.get(peer_id)
+            author = public_key_from_peer_id(peer_id)
+            out.append({
+                "peer_id": peer_id,
+                "author": encode_id(author) if author else None,
+                "connected": peer_id in connected,
+                "addrs": state.addrs if state else [],
+                "source": state.source if state else "met",
+                "last_error": state.last_error if state else "",
+                "entries_received": state.entries_received if state else 0,
+                "banned": self.replicator._is_banned(peer_id),
+            })
+        return out
+
+
+def run_daemon(node: LocalNode, identity: SigningIdentity, options: DaemonOptions, env: Mapping[str, str],
+               now_ms: Callable[[], int]) -> None:
+    """Run the daemon until SIGINT, SIGTERM or `shutdown` (blocking; for the command line)."""
+    daemon = Daemon(node, identity, options, env, now_ms)
+    trio.run(daemon.run)

@@ -1,0 +1,428 @@
+"""Replication: the trio shell around the sync protocol, live gossip and the peer book.
+
+- Catch-up (node/core/sync.py) over streams: with every connected peer, on connect and
+  then every `resync_s`, for every wanted feed; gaps seen in gossip are fetched from the
+  peer that showed them.
+- Live: one GossipSub topic per author feed. Our own new entries are published on ours;
+  we subscribe to the wanted feeds'. Receivers check an entry before GossipSub forwards it.
+- Peers: the peer book (contacts, bootstrap peers, peers met) is dialled with back-off;
+  unreachable peers never block anything.
+- A peer that sends a bad signature, a fork, an oversized frame or garbage is cut off and
+  banned for `ban_s`; what the store holds is never touched by it (the store refuses).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import trio
+
+from murmurate.crypto import encode_id
+from murmurate.store import (Entry, InvalidEntryError, Reason, Store, check_signature, check_timestamp,
+                             decode_frame, encode_frame)
+
+from .core import framing, sync
+from .core.sync import ClientSession, Done, FeedWant, SyncProtocolError, Want
+from .p2p import P2PError, P2PHost, Stream, peer_id_from_public_key, public_key_from_peer_id
+from .writer import StoreWriter
+
+log = logging.getLogger("murmurate.replicator")
+
+TOPIC_PREFIX = "murmurate/feed/1/"
+# Reasons that prove the sender is broken or hostile (not merely behind or early).
+HOSTILE = frozenset({
+    Reason.BAD_SIGNATURE, Reason.MALFORMED, Reason.NON_CANONICAL, Reason.TRAILING_BYTES,
+    Reason.BAD_FIELD, Reason.ENVELOPE_TOO_LARGE, Reason.PAYLOAD_TOO_LARGE, Reason.PAYLOAD_HASH_MISMATCH,
+    Reason.PAYLOAD_SIZE_MISMATCH, Reason.PAYLOAD_MALFORMED, Reason.PAYLOAD_NON_CANONICAL, Reason.WRONG_PREV,
+    Reason.FORK, Reason.UNSUPPORTED_VERSION,
+})
+
+
+def topic_for(author: bytes) -> str:
+    return TOPIC_PREFIX + encode_id(author)
+
+
+class PeerMisbehaved(Exception):
+    """A peer broke the protocol or sent invalid entries."""
+
+
+@dataclass
+class PeerState:
+    peer_id: str
+    addrs: list[str] = field(default_factory=list)
+    source: str = "met"
+    next_dial: float = 0.0
+    backoff: float = 1.0
+    last_error: str = ""
+    synced_at: float | None = None
+    entries_received: int = 0
+
+
+class Replicator:
+    def __init__(self, host: P2PHost, store: Store, writer: StoreWriter, self_id: bytes, *,
+                 now_ms: Callable[[], int], resync_s: float = 30.0, ban_s: float = 600.0,
+                 auto_sync: bool = True) -> None:
+        self.host = host
+        self.store = store
+        self.writer = writer
+        self.self_id = self_id
+        self.now_ms = now_ms
+        self.resync_s = resync_s
+        self.ban_s = ban_s
+        self.auto_sync = auto_sync  # tests drive fetches by hand with False
+        self.peers: dict[str, PeerState] = {}
+        self.banned: dict[str, float] = {}
+        self.remote_heads: dict[bytes, int] = {}
+        self._subscribed: set[bytes] = set()
+        self._gap_fills: set[tuple[str, bytes]] = set()
+        self._nursery: trio.Nursery | None = None
+        self._wake = trio.Event()
+        self._syncing: set[str] = set()
+        self.stats = {"gossip_in": 0, "gossip_bad": 0, "synced_entries": 0, "peers_cut_off": 0}
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.host.serve(sync.PROTOCOL, self._serve_sync)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            commits = self.writer.listen()
+            nursery.start_soon(self._publish_own, commits)
+            for author in self.wanted_feeds():
+                await self._subscribe(author)
+            task_status.started()
+            if self.auto_sync:
+                nursery.start_soon(self._peer_loop)
+
+    def wanted_feeds(self) -> list[bytes]:
+        """Policy of a personal node: itself and the feeds it follows."""
+        return [self.self_id, *self.store.follows(self.self_id)]
+
+    async def feeds_changed(self) -> None:
+        """Call after a follow or unfollow: subscribe and fetch from everyone now."""
+        wanted = set(self.wanted_feeds())
+        for author in wanted - self._subscribed:
+            await self._subscribe(author)
+        for author in self._subscribed - wanted:
+            await self.host.unsubscribe(topic_for(author))
+            self.host.set_validator(topic_for(author), None)
+            self._subscribed.discard(author)
+        for peer in self.peers.values():
+            peer.synced_at = None
+        self._wake.set()
+
+    def add_peer(self, peer_id: str, addrs: list[str], source: str) -> None:
+        state = self.peers.setdefault(peer_id, PeerState(peer_id))
+        state.addrs = list(dict.fromkeys(addrs + state.addrs))[:8]
+        state.source = source if state.source == "met" else state.source
+        state.next_dial = 0.0
+        self._wake.set()
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def _serve_sync(self, stream: Stream) -> None:
+        if self._is_banned(stream.remote_peer):
+            await stream.reset()
+            return
+        channel = _MessageStream(stream)
+        try:
+            while True:
+                message = await channel.receive()
+                if message is None:
+                    return
+                if not isinstance(message, Want):
+                    raise SyncProtocolError("expected want")
+                authors = [f.author for f in message.feeds]
+                heads = await trio.to_thread.run_sync(self.store.heads, authors)
+                answer, ranges = sync.plan_serve(message, heads)
+                await channel.send(answer)
+                for author, low, high in ranges:
+                    seq = low
+                    while seq <= high:
+                        top = min(high, seq + sync.MAX_BATCH_ENTRIES - 1)
+                        frames = await trio.to_thread.run_sync(self.store.frames, author, seq, top)
+                        if not frames:
+                            break
+                        for batch in sync.batches(author, frames):
+                            await channel.send(batch)
+                        seq = top + 1
+                await channel.send(Done())
+        except (SyncProtocolError, framing.FrameError) as e:
+            self._cut_off(stream.remote_peer, f"sync request: {e}")
+            await stream.reset()
+
+    # -- fetching --------------------------------------------------------------------------
+
+    async def fetch(self, peer_id: str, wants: list[FeedWant]) -> int:
+        """Fetch what `peer_id` has beyond our heads. Returns entries stored.
+
+        Raises PeerMisbehaved (and bans the peer) on protocol violations or invalid
+        entries; P2PError when the peer cannot be reached.
+        """
+        if self._is_banned(peer_id) or not wants:
+            return 0
+        stream = await self.host.open_stream(peer_id, sync.PROTOCOL)
+        channel = _MessageStream(stream)
+        session = ClientSession(Want(tuple(wants)))
+        stored = 0
+        send, recv = trio.open_memory_channel[list[Entry]](4)  # bounded: at most 4 batches in memory
+
+        async def read_batches() -> None:
+            async with send:
+                while not session.done:
+                    message = await channel.receive()
+                    if message is None:
+                        raise SyncProtocolError("stream ended before done")
+                    entries = session.on_message(message)
+                    if session.remote_heads is not None:
+                        for author, seq in session.remote_heads.items():
+                            if seq > self.remote_heads.get(author, 0):
+                                self.remote_heads[author] = seq
+                    if entries:
+                        await send.send(entries)
+
+        async def store_batches() -> None:
+            nonlocal stored
+            async with recv:
+                async for entries in recv:
+                    report = await self.writer.ingest(entries, self.now_ms())
+                    stored += len(report.appended)
+                    hostile = [r for r in report.rejected if r.reason in HOSTILE]
+                    if hostile:
+                        raise PeerMisbehaved(f"sent an invalid entry: {hostile[0].message}")
+
+        try:
+            await channel.send(session.want)
+            with _first_error():
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(read_batches)
+                    nursery.start_soon(store_batches)
+            await stream.close()
+        except (SyncProtocolError, framing.FrameError, PeerMisbehaved) as e:
+            self._cut_off(peer_id, str(e))
+            await stream.reset()
+            raise PeerMisbehaved(str(e)) from None
+        except BaseException:
+            await stream.reset()
+            raise
+        finally:
+            state = self.peers.get(peer_id)
+            if state is not None:
+                state.entries_received += stored
+            self.stats["synced_entries"] += stored
+        return stored
+
+    def wants(self, authors: list[bytes] | None = None) -> list[FeedWant]:
+        authors = authors if authors is not None else self.wanted_feeds()
+        heads = self.store.heads(authors)
+        return [FeedWant(a, heads.get(a, 0)) for a in authors]
+
+    async def sync_with(self, peer_id: str) -> int:
+        if peer_id in self._syncing:
+            return 0
+        self._syncing.add(peer_id)
+        try:
+            wants = await trio.to_thread.run_sync(self.wants)
+            stored = await self.fetch(peer_id, wants)
+            state = self.peers.setdefault(peer_id, PeerState(peer_id))
+            state.synced_at = time.monotonic()
+            return stored
+        except (P2PError, PeerMisbehaved) as e:
+            log.info("sync with %s failed: %s", peer_id, e)
+            return 0
+        finally:
+            self._syncing.discard(peer_id)
+
+    # -- live ------------------------------------------------------------------------------
+
+    async def _subscribe(self, author: bytes) -> None:
+        if author in self._subscribed:
+            return
+        self._subscribed.add(author)
+        topic = topic_for(author)
+        self.host.set_validator(topic, lambda peer, data: self._validate_gossip(peer, topic, data))
+        subscription = await self.host.subscribe(topic)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._read_topic, author, subscription)
+
+    async def _read_topic(self, author: bytes, subscription) -> None:
+        async for message in subscription:
+            if author not in self._subscribed:
+                return
+            self.stats["gossip_in"] += 1
+            try:
+                item = decode_frame(message.data)
+            except InvalidEntryError:
+                self.stats["gossip_bad"] += 1
+                continue
+            if item.envelope.author != author:
+                self.stats["gossip_bad"] += 1
+                continue
+            report = await self.writer.ingest([item], self.now_ms())
+            if report.held:
+                self._fill_gap(message.from_peer, author)
+
+    def _validate_gossip(self, from_peer: str, topic: str, data: bytes) -> bool:
+        """Checked before GossipSub forwards a message: only valid, signed entries of the
+        topic's author travel on."""
+        try:
+            item = decode_frame(data)
+            if topic != topic_for(item.envelope.author):
+                return False
+            check_signature(item.envelope)
+            check_timestamp(item.envelope, self.now_ms())
+            return True
+        except InvalidEntryError:
+            return False
+
+    def _fill_gap(self, peer_id: str, author: bytes) -> None:
+        """Fetch the entries missing before a gossiped one: from the peer that published it
+        if we are connected to it, else from every connected peer until one has them."""
+        key = (peer_id, author)
+        if key in self._gap_fills or self._nursery is None:
+            return
+        self._gap_fills.add(key)
+
+        async def fill() -> None:
+            connected = self.host.connected_peers()
+            candidates = [peer_id] if peer_id in connected else []
+            candidates += [p for p in connected if p != peer_id]
+            try:
+                for candidate in candidates:
+                    try:
+                        await self.fetch(candidate, self.wants([author]))
+                    except (P2PError, PeerMisbehaved) as e:
+                        log.info("gap fill from %s failed: %s", candidate, e)
+                        continue
+                    info = self.store.feed_info(author)
+                    if info is None or info.held == 0:
+                        return
+            finally:
+                self._gap_fills.discard(key)
+
+        self._nursery.start_soon(fill)
+
+    async def _publish_own(self, commits) -> None:
+        async for commit in commits:
+            for author, seq in commit.appended:
+                if author != self.self_id:
+                    continue
+                stored = await trio.to_thread.run_sync(self.store.get, author, seq)
+                if stored is not None:
+                    await self.host.publish(topic_for(author), encode_frame(stored.entry))
+
+    # -- peers -----------------------------------------------------------------------------
+
+    async def _peer_loop(self) -> None:
+        while True:
+            connected = set(self.host.connected_peers())
+            now = time.monotonic()
+            for peer_id in connected:
+                state = self.peers.setdefault(peer_id, PeerState(peer_id))
+                if state.synced_at is None or now - state.synced_at > self.resync_s:
+                    state.synced_at = now
+                    assert self._nursery is not None
+                    self._nursery.start_soon(self.sync_with, peer_id)
+            for state in list(self.peers.values()):
+                if state.peer_id in connected or not state.addrs or now < state.next_dial:
+                    continue
+                if self._is_banned(state.peer_id):
+                    continue
+                state.next_dial = now + state.backoff
+                state.backoff = min(state.backoff * 2, 300.0)
+                assert self._nursery is not None
+                self._nursery.start_soon(self._dial, state)
+            self._wake = trio.Event()
+            with trio.move_on_after(1.0):
+                await self._wake.wait()
+
+    async def _dial(self, state: PeerState) -> None:
+        for addr in state.addrs:
+            full = addr if "/p2p/" in addr else f"{addr}/p2p/{state.peer_id}"
+            try:
+                with trio.fail_after(10):
+                    await self.host.dial(full)
+                state.backoff = 1.0
+                state.last_error = ""
+                self._wake.set()
+                return
+            except (P2PError, trio.TooSlowError, OSError) as e:
+                state.last_error = str(e) or type(e).__name__
+
+    def _is_banned(self, peer_id: str) -> bool:
+        until = self.banned.get(peer_id)
+        return until is not None and until > time.monotonic()
+
+    def _cut_off(self, peer_id: str, why: str) -> None:
+        log.warning("cutting off peer %s: %s", peer_id, why)
+        self.banned[peer_id] = time.monotonic() + self.ban_s
+        self.stats["peers_cut_off"] += 1
+        if self._nursery is not None:
+            self._nursery.start_soon(self._hang_up, peer_id)
+
+    async def _hang_up(self, peer_id: str) -> None:
+        try:
+            await self.host.disconnect(peer_id)
+        except P2PError:
+            pass
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        heads = self.store.heads(self.wanted_feeds())
+        feeds = []
+        for author in self.wanted_feeds():
+            have = heads.get(author, 0)
+            known = max(self.remote_heads.get(author, 0), have)
+            feeds.append({"id": encode_id(author), "have": have, "known": known, "behind": known - have})
+        return {"feeds": feeds, "stats": dict(self.stats),
+                "peers": len(self.host.connected_peers()), "banned": len(self.banned)}
+
+
+@contextmanager
+def _first_error() -> Iterator[None]:
+    """Re-raise the first error of a nursery's group as itself, so callers can catch it."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        first = group.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+
+
+class _MessageStream:
+    """Sync messages over a Stream, framed, with the size limit enforced while reading."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.decoder = framing.FrameDecoder(sync.MAX_MESSAGE_BYTES)
+
+    async def send(self, message: sync.Message) -> None:
+        await self.stream.write(framing.encode(sync.encode(message)))
+
+    async def receive(self) -> sync.Message | None:
+        """The next message, or None at a clean end of stream."""
+        while True:
+            frame = self.decoder.next_frame()
+            if frame is not None:
+                return sync.decode(frame)
+            data = await self.stream.read(256 * 1024)
+            if not data:
+                if self.decoder.at_boundary():
+                    return None
+                raise SyncProtocolError("stream ended inside a frame")
+            self.decoder.feed(data)
+
+
+def author_peer_id(author: bytes) -> str:
+    """A personal node's peer id is derived from its author key."""
+    return peer_id_from_public_key(author)
+
+
+def peer_author(peer_id: str) -> bytes | None:
+    return public_key_from_peer_id(peer_id)

@@ -1,0 +1,112 @@
+"""The one task that writes to the store.
+
+Every write (entries from peers, the user's own posts, dropped payloads) goes through a
+bounded channel to this task, which runs it as one LMDB transaction in a worker thread
+(`trio.to_thread.run_sync`) and, after the commit, tells its listeners what was appended.
+Callers wait for their own result; a full channel makes them wait (back-pressure).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from murmurate.crypto import SigningIdentity
+from murmurate.store import Entry, IngestReport, Store
+
+log = logging.getLogger("murmurate.writer")
+
+
+@dataclass(frozen=True)
+class Committed:
+    """Entries appended by one transaction, in order: (author, seq)."""
+
+    appended: tuple[tuple[bytes, int], ...]
+    own: bool = False
+
+
+@dataclass
+class _Job:
+    run: Callable[[Store], Any]
+    own: bool
+    done: trio.Event = field(default_factory=trio.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class StoreWriter:
+    def __init__(self, store: Store, *, queue: int = 64) -> None:
+        self.store = store
+        self._send, self._recv = trio.open_memory_channel[_Job](queue)
+        self._listeners: list[trio.MemorySendChannel[Committed]] = []
+        self.transactions = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async with self._recv:
+            async for job in self._recv:
+                try:
+                    job.result = await trio.to_thread.run_sync(job.run, self.store)
+                except Exception as e:  # handed to the caller, who decides
+                    job.error = e
+                self.transactions += 1
+                job.done.set()
+                appended = _appended(job.result)
+                if appended:
+                    self._notify(Committed(appended, job.own))
+
+    def listen(self, buffer: int = 1024) -> trio.MemoryReceiveChannel[Committed]:
+        """A channel of commits. A listener that falls `buffer` commits behind is closed
+        (it sees the end of the channel) rather than slowing the writer."""
+        send, recv = trio.open_memory_channel[Committed](buffer)
+        self._listeners.append(send)
+        return recv
+
+    async def ingest(self, entries: Sequence[Entry], now_ms: int) -> IngestReport:
+        return await self._submit(lambda store: store.ingest(entries, now_ms), own=False)
+
+    async def append_own(self, identity: SigningIdentity, payload_type: int, payload: dict[str, Any],
+                         now_ms: int) -> Entry:
+        return await self._submit(lambda store: _Own(store.append_own(identity, payload_type, payload, now_ms)),
+                                  own=True)
+
+    async def call(self, fn: Callable[[Store], Any]) -> Any:
+        """Run any other write (drop_payload, set_self, put_peer) in turn."""
+        return await self._submit(fn, own=False)
+
+    async def _submit(self, fn: Callable[[Store], Any], *, own: bool) -> Any:
+        job = _Job(fn, own)
+        await self._send.send(job)
+        await job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result.entry if isinstance(job.result, _Own) else job.result
+
+    def _notify(self, event: Committed) -> None:
+        for send in list(self._listeners):
+            try:
+                send.send_nowait(event)
+            except trio.WouldBlock:
+                log.warning("a commit listener fell behind; closing it")
+                send.close()
+                self._listeners.remove(send)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._listeners.remove(send)
+
+
+@dataclass(frozen=True)
+class _Own:
+    entry: Entry
+
+
+def _appended(result: Any) -> tuple[tuple[bytes, int], ...]:
+    if isinstance(result, IngestReport):
+        return result.appended
+    if isinstance(result, _Own):
+        env = result.entry.envelope
+        return ((env.author, env.seq),)
+    return ()
