@@ -537,6 +537,12 @@ class P2PHost:
             await self._wait_for_room()
             await ps.unsubscribe(topic)
 
+    def topic_peers(self, topic: str) -> list[str]:
+        """Connected peers known to subscribe to `topic` (they hear our publishes on it)."""
+        if self._pubsub is None:
+            return []
+        return sorted(p.to_base58() for p in self._pubsub.peer_topics.get(topic, set()))
+
     async def wait_for_mesh(self, peer_id: str, topic: str, timeout: float = 5.0) -> None:
         """Wait until peer_id is in our GossipSub mesh for topic: our publishes reach it.
 

@@ -378,7 +378,8 @@ class Replicator:
         for author in self.wanted_feeds():
             have = heads.get(author, 0)
             known = max(self.remote_heads.get(author, 0), have)
-            feeds.append({"id": encode_id(author), "have": have, "known": known, "behind": known - have})
+            feeds.append({"id": encode_id(author), "have": have, "known": known, "behind": known - have,
+                          "live_peers": len(self.host.topic_peers(topic_for(author)))})
         return {"feeds": feeds, "stats": dict(self.stats),
                 "peers": len(self.host.connected_peers()), "banned": len(self.banned)}
 
