@@ -106,6 +106,8 @@ class Daemon:
                                                  now_ms=self.now_ms, resync_s=self.options.resync_s)
                     await nursery.start(self.replicator.run)
                     self._add_known_peers()
+                    if self.options.mdns:
+                        host.on_peer_found(lambda peer_id, addrs: self.replicator.add_peer(peer_id, addrs, "lan"))
                     await nursery.start(ApiServer(self).serve, self.socket)
                     info = {"id": encode_id(self.identity.public_key), "peer_id": host.peer_id,
                             "addrs": host.addrs(), "socket": str(self.socket)}

@@ -125,3 +125,14 @@ def test_sigterm_stops_cleanly(nodes) -> None:
     assert a.stop(sig=signal.SIGTERM) == 0
     assert any("stopping" in line for line in a.log)
     assert not any("Traceback" in line for line in a.log)
+
+
+def test_peers_on_the_lan_find_each_other_with_mdns(nodes) -> None:
+    a = nodes["_make"]("a", extra_args=("--mdns",)).start()
+    b = nodes["_make"]("b", extra_args=("--mdns",)).start()
+
+    def found(node: DaemonProcess, other: DaemonProcess) -> bool:
+        return any(p["peer_id"] == other.info["peer_id"] and p["connected"] and p["source"] == "lan"
+                   for p in node.call("peers"))
+
+    wait_until(lambda: found(a, b) or found(b, a), what="an mDNS discovery")
