@@ -31,6 +31,7 @@ Layout (docs/architecture.md, "Store"):
 from __future__ import annotations
 
 import errno
+import struct
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -139,9 +140,9 @@ class Store:
             raise LocalStoreError(f"cannot open the store at {self.path}: {e}") from None
         self._check_schema()
         if readonly:
-            with self._env.begin() as txn:
-                self._db = {n: self._env.open_db(n.encode(), txn=txn, create=False, **_DB_FLAGS.get(n, {}))
-                            for n in _DB_NAMES}
+            # Handles opened inside a read transaction die with it: open them outside one.
+            self._db = {n: self._env.open_db(n.encode(), create=False, **_DB_FLAGS.get(n, {}))
+                        for n in _DB_NAMES}
         else:
             try:
                 with self._env.begin(write=True) as txn:
@@ -228,6 +229,9 @@ class Store:
         are stored. Entries beyond a gap are held until it fills. Raises StoreFullError
         (nothing of the batch is written).
         """
+        # Signatures first, on the pool across cores (PyNaCl releases the GIL). Overlapping
+        # them with the Python checks and writes below was tried: the workers then wait on
+        # the GIL the writer holds, and bench/ingest.py showed no gain.
         checked: list[tuple[Entry, dict[str, Any] | None]] = []
         rejected: list[Rejected] = []
         signatures_ok = verify_signatures([e.envelope for e in entries])
@@ -394,14 +398,24 @@ class Store:
         """Newest-first timeline entries of `authors`."""
         start = decode_cursor(cursor) if cursor else None
         with self._env.begin(buffers=True) as txn:
-            nums = {}
+            nums: dict[int, bytes] = {}
+            records: dict[int, FeedRecord] = {}
             for author in authors:
                 raw = txn.get(author, db=self._db["feeds"])
                 if raw is not None:
-                    nums[FeedRecord.unpack(raw).feed_num] = author
-            keys = self._scan_timeline(txn, set(nums), limit, start)
+                    rec = FeedRecord.unpack(raw)
+                    nums[rec.feed_num] = author
+                    records[rec.feed_num] = rec
+            # Skip the scan when the followed feeds are too rare in the shared index to fill
+            # a page within the budget (estimated from their sizes); else scan, and merge if
+            # the scan's budget runs out all the same (say the followed went quiet lately).
+            followed = sum(rec.head_seq for rec in records.values())
+            indexed = txn.stat(self._db["timeline"])["entries"]
+            keys = None
+            if min(indexed, limit * indexed / max(followed, 1)) <= _HOME_SCAN_BUDGET:
+                keys = self._scan_timeline(txn, set(nums), limit, start)
             if keys is None:
-                keys = self._merge_timeline(txn, nums, limit, start)
+                keys = self._merge_timeline(txn, records, limit, start)
             items = []
             for key in keys:
                 _, feed_num, seq = TIMELINE_KEY.unpack(key)
@@ -425,7 +439,12 @@ class Store:
                 prev: Envelope | None = None
                 envelopes: list[Envelope] = []
                 for seq in range(1, rec.head_seq + 1):
-                    stored = self._load(txn, author, rec.feed_num, seq)
+                    try:
+                        stored = self._load(txn, author, rec.feed_num, seq)
+                    except (InvalidEntryError, TypeError, ValueError, struct.error) as e:
+                        problems.append(f"{name}: entry {seq} is damaged and cannot be read ({e})")
+                        prev = None
+                        continue
                     if stored is None:
                         problems.append(f"{name}: entry {seq} is missing below head {rec.head_seq}")
                         prev = None
@@ -682,37 +701,62 @@ class Store:
                 positioned = cur.last()
         else:
             positioned = cur.last()
-        scanned = 0
-        while positioned:
-            key = bytes(cur.key())
-            if U32.unpack_from(key, 8)[0] in feed_nums:
-                keys.append(key)
+        if not positioned:
+            return keys
+        feed_num_of = U32.unpack_from
+        # iterprev walks in C; keys are buffers, copied only when kept.
+        for scanned, key in enumerate(cur.iterprev(values=False), start=1):
+            if feed_num_of(key, 8)[0] in feed_nums:
+                keys.append(bytes(key))
                 if len(keys) == limit:
                     return keys
-            scanned += 1
             if scanned >= _HOME_SCAN_BUDGET:
                 return None
-            positioned = cur.prev()
         return keys
 
-    def _merge_timeline(self, txn: Any, feed_nums: dict[int, bytes], limit: int, start: bytes | None) -> list[bytes]:
-        """Merge each feed's newest timeline entries (feeds are time-ordered by seq)."""
-        streams = [self._feed_timeline_keys(txn, num, start) for num in feed_nums]
-        merged = heapq.merge(*streams, reverse=True)
-        return [key for key, _ in zip(merged, range(limit))]
+    def _merge_timeline(self, txn: Any, records: dict[int, FeedRecord], limit: int,
+                        start: bytes | None) -> list[bytes]:
+        """Merge the followed feeds' own entries, newest first (a feed's timestamps never
+        go down with seq).
 
-    def _feed_timeline_keys(self, txn: Any, feed_num: int, start: bytes | None) -> Iterator[bytes]:
-        cur = txn.cursor(db=self._db["by_seq"])
+        A heap of (newest possible key) per feed: a feed's head timestamp bounds its
+        entries, so a feed's by_seq values are only read once its bound reaches the top of
+        the heap; feeds quiet since before the page's oldest entry are never opened.
+        Heap items are negated (timestamp, feed_num, seq) so the min-heap pops the newest.
+        """
         timeline = self._db["timeline"]
+        top = TIMELINE_KEY.unpack(start) if start is not None else None
+        heap: list[tuple[int, int, int, int, Iterator[tuple[int, int]] | None]] = []
+        for num, rec in records.items():
+            if rec.head_seq:
+                # (ts, num, seq) is unique per feed and item kind, so ties never reach the stream.
+                heap.append((-rec.head_ts, -num, -rec.head_seq, 0, None))
+        heapq.heapify(heap)
+        keys: list[bytes] = []
+        while heap and len(keys) < limit:
+            neg_ts, neg_num, neg_seq, _, stream = heapq.heappop(heap)
+            if stream is None:  # a bound: open the feed
+                stream = self._feed_timeline_items(txn, -neg_num, top)
+            else:
+                key = TIMELINE_KEY.pack(-neg_ts, -neg_num, -neg_seq)
+                # by_seq says it is a timeline type; the index says it is readable and kept.
+                if txn.get(key, db=timeline) is not None:
+                    keys.append(key)
+            following = next(stream, None)
+            if following is not None:
+                heapq.heappush(heap, (-following[0], neg_num, -following[1], 1, stream))
+        return keys
+
+    def _feed_timeline_items(self, txn: Any, feed_num: int,
+                             top: tuple[int, int, int] | None) -> Iterator[tuple[int, int]]:
+        """(timestamp, seq) of one feed's timeline-type entries below `top`, newest first."""
+        cur = txn.cursor(db=self._db["by_seq"])
         if not cur.set_key(U32.pack(feed_num)) or not cur.last_dup():
             return
-        while True:
-            seq, _, ts, ptype = SEQ_ITEM.unpack(cur.value())
-            key = TIMELINE_KEY.pack(ts, feed_num, seq)
-            if ptype in TIMELINE_TYPES and (start is None or key < start) and txn.get(key, db=timeline) is not None:
-                yield key
-            if not cur.prev_dup():
-                return
+        for value in cur.iterprev_dup(keys=False):
+            seq, _, ts, ptype = SEQ_ITEM.unpack(value)
+            if ptype in TIMELINE_TYPES and (top is None or (ts, feed_num, seq) < top):
+                yield ts, seq
 
 
 class _WriteContext:
