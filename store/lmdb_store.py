@@ -44,23 +44,28 @@ import msgpack
 from murmurate.crypto import SigningIdentity
 
 from . import entry as entry_format
+from . import social
 from .entry import Entry, Envelope, PayloadType
 from .errors import InvalidEntryError, LocalStoreError, Reason, SchemaTooNewError, StoreFullError
 from .feed import FeedHead, Placement, place
 from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
-from .records import (LOG_PAYLOAD_DROPPED, SEQ_ITEM, TIMELINE_KEY, U32, U64, FEED_FORKED, FeedRecord,
+from .records import (LOG_HEAD, LOG_PAYLOAD_DROPPED, SEQ_ITEM, TIMELINE_KEY, U32, U64, FEED_FORKED, FeedRecord,
                       decode_cursor, encode_cursor, pack_log, unpack_log)
 from .verify import verify_signatures
 
-SCHEMA_VERSION = 1
+# 1: feeds, log and the timeline, thread, hashtag, mention and follow indexes.
+# 2: + the social indexes (store/social.py); a version 1 store is migrated on open by
+#    indexing its log.
+SCHEMA_VERSION = 2
 DEFAULT_MAP_SIZE = 64 << 30  # address space only: the file grows as data is written
 MAX_HELD_PER_FEED = 10_000
 _DB_NAMES = ("meta", "feeds", "feed_nums", "log", "by_seq", "timeline", "replies", "hashtags",
-             "mentions", "follows", "held", "forks", "blobs", "peers")
+             "mentions", "follows", "held", "forks", "blobs", "peers", *social.DB_NAMES)
 _DB_FLAGS: dict[str, dict[str, bool]] = {"by_seq": {"dupsort": True, "dupfixed": True}}
 # Home timeline: scan the shared time index while followed feeds are common in it; past
 # this many index keys per page, merge the followed feeds' own indexes instead.
 _HOME_SCAN_BUDGET = 4_000
+UNLISTED = b"u"  # timeline value of an unlisted post: kept out of hashtag and federated views
 
 
 @dataclass(frozen=True)
@@ -148,8 +153,10 @@ class Store:
                 with self._env.begin(write=True) as txn:
                     self._db = {n: self._env.open_db(n.encode(), txn=txn, **_DB_FLAGS.get(n, {}))
                                 for n in _DB_NAMES}
-                    if txn.get(b"schema", db=self._db["meta"]) is None:
-                        txn.put(b"schema", U32.pack(SCHEMA_VERSION), db=self._db["meta"])
+                    raw = txn.get(b"schema", db=self._db["meta"])
+                    if raw is not None and U32.unpack(raw)[0] < SCHEMA_VERSION:
+                        self._migrate(txn, U32.unpack(raw)[0])
+                    txn.put(b"schema", U32.pack(SCHEMA_VERSION), db=self._db["meta"])
             except lmdb.MapFullError:
                 raise StoreFullError("the store's map is full: cannot even open it (raise map_size)") from None
 
@@ -425,6 +432,170 @@ class Store:
         next_cursor = encode_cursor(keys[-1]) if len(keys) == limit else None
         return Page(tuple(items), next_cursor)
 
+    # -- social views --------------------------------------------------------------------------
+
+    def interactions(self, author: bytes, seq: int) -> dict[str, list[tuple[bytes, int]]]:
+        """Who boosted, favourited or quoted one entry: kind name -> [(actor, actor seq)]."""
+        prefix = author + U64.pack(seq)
+        out: dict[str, list[tuple[bytes, int]]] = {}
+        with self._env.begin() as txn:
+            for key, _ in social.scan_prefix(txn, self._db["interactions"], prefix):
+                kind = social.KIND_NAMES.get(key[40:41], "other")
+                out.setdefault(kind, []).append((key[41:73], U64.unpack(key[73:81])[0]))
+        return out
+
+    def notifications(self, recipient: bytes, *, limit: int = 50, cursor: str | None = None
+                      ) -> tuple[list[tuple[StoredEntry, list[str]]], str | None]:
+        """Entries that reply to, mention, boost, favourite, quote or follow `recipient`,
+        newest first, with the kinds of each."""
+        before = social.decode_key_cursor(cursor, recipient) if cursor else None
+        out = []
+        with self._env.begin(buffers=True) as txn:
+            rows = social.scan_desc(txn, self._db["notifications"], recipient, limit, before)
+            for key, kinds in rows:
+                _, feed_num, seq = TIMELINE_KEY.unpack(key[32:])
+                stored = self._load_num(txn, feed_num, seq)
+                if stored is not None:
+                    out.append((stored, [social.KIND_NAMES.get(bytes([k]), "other") for k in kinds]))
+        next_cursor = social.encode_key_cursor(rows[-1][0]) if len(rows) == limit else None
+        return out, next_cursor
+
+    def edits(self, author: bytes, seq: int) -> list[int]:
+        """Seqs of the author's edits of entry `seq`, oldest first."""
+        with self._env.begin() as txn:
+            rows = social.scan_prefix(txn, self._db["edits"], author + U64.pack(seq))
+        return [U64.unpack(key[40:48])[0] for key, _ in rows]
+
+    def blocks(self, blocker: bytes) -> list[bytes]:
+        with self._env.begin() as txn:
+            return [key[32:] for key, _ in social.scan_prefix(txn, self._db["blocks"], blocker)]
+
+    def followers(self, followee: bytes) -> list[bytes]:
+        with self._env.begin() as txn:
+            return [key[32:] for key, _ in social.scan_prefix(txn, self._db["followers"], followee)]
+
+    def profile(self, author: bytes) -> StoredEntry | None:
+        """The author's newest profile entry, if this store holds one."""
+        with self._env.begin() as txn:
+            raw = txn.get(author, db=self._db["profiles"])
+        return self.get(author, U64.unpack(raw)[0]) if raw is not None else None
+
+    def profile_authors(self) -> list[bytes]:
+        with self._env.begin() as txn:
+            return [bytes(k) for k in txn.cursor(db=self._db["profiles"]).iternext(values=False)]
+
+    def replies_under(self, author: bytes, seq: int) -> list[StoredEntry]:
+        """Every stored reply that names (author, seq) as its parent or its thread root."""
+        prefix = author + U64.pack(seq)
+        with self._env.begin(buffers=True) as txn:
+            rows = social.scan_prefix(txn, self._db["replies"], prefix)
+            out = []
+            for key, _ in rows:
+                child = self._get_in(txn, key[40:72], U64.unpack(key[72:80])[0])
+                if child is not None:
+                    out.append(child)
+            return out
+
+    def hashtag(self, tag: str, *, limit: int = 50, cursor: str | None = None) -> Page:
+        prefix = tag.encode() + b"\x00"
+        before = social.decode_key_cursor(cursor, prefix) if cursor else None
+        with self._env.begin(buffers=True) as txn:
+            rows = social.scan_desc(txn, self._db["hashtags"], prefix, limit, before)
+            items = []
+            for key, _ in rows:
+                _, feed_num, seq = TIMELINE_KEY.unpack(key[len(prefix):])
+                stored = self._load_num(txn, feed_num, seq)
+                if stored is not None:
+                    items.append(stored)
+        return Page(tuple(items), social.encode_key_cursor(rows[-1][0]) if len(rows) == limit else None)
+
+    def federated(self, *, limit: int = 50, cursor: str | None = None, include_unlisted: bool = False) -> Page:
+        """Everything on the timeline this node holds, newest first (unlisted posts left out)."""
+        start = decode_cursor(cursor) if cursor else None
+        with self._env.begin(buffers=True) as txn:
+            cur = txn.cursor(db=self._db["timeline"])
+            if start is None:
+                ok = cur.last()
+            else:  # the newest key strictly before the cursor
+                ok = cur.prev() if cur.set_range(start) else cur.last()
+            keys: list[bytes] = []
+            last_key = None
+            while ok and len(keys) < limit:
+                key = bytes(cur.key())
+                last_key = key
+                if include_unlisted or bytes(cur.value()) != UNLISTED:
+                    keys.append(key)
+                ok = cur.prev()
+            items = []
+            for key in keys:
+                _, feed_num, seq = TIMELINE_KEY.unpack(key)
+                stored = self._load_num(txn, feed_num, seq)
+                if stored is not None:
+                    items.append(stored)
+        return Page(tuple(items), encode_cursor(last_key) if ok and last_key is not None else None)
+
+    def _migrate(self, txn: Any, from_version: int) -> None:
+        """Bring an older store up to SCHEMA_VERSION inside the opening transaction."""
+        if from_version < 2:
+            # Version 2 added the social indexes: index every stored payload once.
+            cur = txn.cursor(db=self._db["log"])
+            authors: dict[int, bytes] = {}
+            for _, value in cur:
+                flags, feed_num, _ = LOG_HEAD.unpack_from(value)
+                if feed_num not in authors:
+                    authors[feed_num] = bytes(txn.get(U32.pack(feed_num), db=self._db["feed_nums"]))
+                _, _, envelope, payload = unpack_log(value, authors[feed_num])
+                if payload is None:
+                    continue
+                try:
+                    decoded = entry_format.decode_payload_bytes(payload)
+                except InvalidEntryError:
+                    continue
+                social.index(txn, self._db, entry_format.decode_envelope(envelope), feed_num, decoded, remove=False)
+
+    def recent_posts(self, max_scan: int) -> Iterator[StoredEntry]:
+        """The newest timeline entries, newest first, at most `max_scan` of them (for search)."""
+        with self._env.begin(buffers=True) as txn:
+            cur = txn.cursor(db=self._db["timeline"])
+            ok = cur.last()
+            count = 0
+            while ok and count < max_scan:
+                _, feed_num, seq = TIMELINE_KEY.unpack(bytes(cur.key()))
+                stored = self._load_num(txn, feed_num, seq)
+                if stored is not None:
+                    yield stored
+                count += 1
+                ok = cur.prev()
+
+    def tags_with_prefix(self, prefix: str, limit: int = 20) -> list[str]:
+        """Distinct hashtags starting with `prefix` (normalized), in order."""
+        out: list[str] = []
+        with self._env.begin() as txn:
+            cur = txn.cursor(db=self._db["hashtags"])
+            ok = cur.set_range(prefix.encode())
+            while ok and len(out) < limit:
+                tag_bytes = bytes(cur.key()).split(b"\x00", 1)[0]
+                tag = tag_bytes.decode()
+                if not tag.startswith(prefix):
+                    break
+                out.append(tag)
+                ok = cur.set_range(tag_bytes + b"\x01")  # past every key of this tag
+        return out
+
+    # -- local settings (never replicated) -----------------------------------------------------
+
+    def local_put(self, key: bytes, value: bytes = b"") -> None:
+        with self._write() as batch:
+            batch.txn.put(key, value, db=self._db["local"])
+
+    def local_delete(self, key: bytes) -> bool:
+        with self._write() as batch:
+            return batch.txn.delete(key, db=self._db["local"])
+
+    def local_scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        with self._env.begin() as txn:
+            return social.scan_prefix(txn, self._db["local"], prefix)
+
     # -- whole-store check -----------------------------------------------------------------
 
     def verify(self) -> list[str]:
@@ -548,19 +719,21 @@ class Store:
                remove: bool = False) -> None:
         """Add (or remove) what a payload puts in the indexes."""
         txn, db = batch.txn, self._db
-        op = (lambda key, name: txn.delete(key, db=db[name])) if remove else \
-             (lambda key, name: txn.put(key, b"", db=db[name]))
+        op = (lambda key, name, value=b"": txn.delete(key, db=db[name])) if remove else \
+             (lambda key, name, value=b"": txn.put(key, value, db=db[name]))
+        social.index(txn, db, env, record.feed_num, payload, remove=remove)
         tail = TIMELINE_KEY.pack(env.timestamp_ms, record.feed_num, env.seq)
         ptype = env.payload_type
         if ptype in TIMELINE_TYPES:
             post = post_index(payload) if ptype == PayloadType.POST else None
+            unlisted = post is not None and payload.get("vis") == "unlisted"
             if ptype != PayloadType.POST or post is not None:
-                op(tail, "timeline")
+                op(tail, "timeline", UNLISTED if unlisted else b"")
             if post is not None:
                 me = env.author + U64.pack(env.seq)
                 for parent in {post.reply_to, post.root} - {None}:
                     op(parent.author + U64.pack(parent.seq) + me, "replies")
-                for tag in post.tags:
+                for tag in post.tags if not unlisted else ():
                     op(tag.encode() + b"\x00" + tail, "hashtags")
                 for who in post.mentions:
                     op(who + tail, "mentions")
@@ -669,6 +842,14 @@ class Store:
             return None
         value = cur.value()
         return SEQ_ITEM.unpack(value) if value[:8] == want else None
+
+    def _load_num(self, txn: Any, feed_num: int, seq: int) -> StoredEntry | None:
+        author = txn.get(U32.pack(feed_num), db=self._db["feed_nums"])
+        return self._load(txn, bytes(author), feed_num, seq) if author is not None else None
+
+    def _get_in(self, txn: Any, author: bytes, seq: int) -> StoredEntry | None:
+        raw = txn.get(author, db=self._db["feeds"])
+        return self._load(txn, author, FeedRecord.unpack(raw).feed_num, seq) if raw is not None else None
 
     def _load(self, txn: Any, author: bytes, feed_num: int, seq: int) -> StoredEntry | None:
         item = self._seq_item(txn, feed_num, seq)
