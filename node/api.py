@@ -21,7 +21,7 @@ from murmurate.crypto import CryptoError, InvalidIdError, encode_id, fingerprint
 from murmurate.store import PayloadType, StoreError
 
 from .core import rpc
-from .core.contact import Contact, encode_contact
+from .core.contact import Contact, encode_contact, parse_contact
 from .core.views import entry_view
 from .errors import NodeError
 
@@ -114,24 +114,27 @@ class ApiServer:
         code = encode_contact(Contact(self.d.identity.public_key, tuple(addrs)))
         return {"code": code, "id": encode_id(self.d.identity.public_key), "addrs": addrs}
 
+    async def _write_verb(self, verb: str, params: dict[str, Any]) -> dict[str, Any]:
+        plan = self.d.node.plan(verb, self.d.identity.public_key, params)
+        item = await self._append(plan.payload_type, plan.payload)
+        if verb == "follow":
+            contact = parse_contact(params["id"])
+            if contact.addrs:
+                self.d.remember_contact(contact)
+        if verb in ("follow", "unfollow"):
+            await self.d.replicator.feeds_changed()
+        return item
+
     async def m_post(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        payload = self.d.node.prepare_post(params["text"], cw=params.get("cw"), reply_to=params.get("reply_to"),
-                                           lang=params.get("lang"))
-        return await self._append(PayloadType.POST, payload)
+        return await self._write_verb("post", params)
 
     async def m_follow(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        plan = self.d.node.prepare_follow(self.d.identity.public_key, _text(params, "id"))
-        item = await self._append(PayloadType.FOLLOW, plan.payload)
-        if plan.contact.addrs:
-            self.d.remember_contact(plan.contact)
-        await self.d.replicator.feeds_changed()
-        return item
+        _text(params, "id")
+        return await self._write_verb("follow", params)
 
     async def m_unfollow(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        payload = self.d.node.prepare_unfollow(self.d.identity.public_key, _text(params, "id"))
-        item = await self._append(PayloadType.UNFOLLOW, payload)
-        await self.d.replicator.feeds_changed()
-        return item
+        _text(params, "id")
+        return await self._write_verb("unfollow", params)
 
     async def m_following(self, params: dict[str, Any], conn: "_Connection") -> list[str]:
         return self.d.node.following()
@@ -141,8 +144,8 @@ class ApiServer:
                                                                       limit=_int(params, "limit", 20, 1, 500)))
 
     async def m_timeline(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        limit = _int(params, "limit", 20, 1, 500)
-        return await trio.to_thread.run_sync(lambda: self.d.node.timeline(limit=limit, cursor=params.get("cursor")))
+        _int(params, "limit", 20, 1, 500)
+        return await trio.to_thread.run_sync(self.d.node.read, "timeline", params)
 
     async def m_connect(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         peer_id = await self.d.host.dial(_text(params, "addr"))
@@ -210,6 +213,36 @@ class ApiServer:
         stored = self.d.store.get(entry.envelope.author, entry.envelope.seq)
         assert stored is not None
         return entry_view(stored)
+
+
+LOCAL_WRITES = ("mute", "unmute", "list_add", "list_remove")
+
+
+def _install_verbs() -> None:
+    """The social verbs: each write verb appends through the writer, each read verb reads."""
+    def writer(verb: str) -> Handler:
+        async def method(self: ApiServer, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+            return await self._write_verb(verb, params)
+        return method
+
+    def reader(verb: str) -> Handler:
+        async def method(self: ApiServer, params: dict[str, Any], conn: "_Connection") -> Any:
+            if "limit" in params:
+                _int(params, "limit", 20, 1, 500)
+            if verb in LOCAL_WRITES:  # local settings are writes too: the one writer does them
+                return await self.d.writer.call(lambda store: self.d.node.read(verb, params))
+            return await trio.to_thread.run_sync(self.d.node.read, verb, params)
+        return method
+
+    for verb in ("boost", "unboost", "favourite", "unfavourite", "delete", "edit", "set_profile", "block",
+                 "unblock"):
+        setattr(ApiServer, f"m_{verb}", writer(verb))
+    for verb in ("thread", "history", "notifications", "profile", "search", "mute", "unmute", "mutes",
+                 "list_add", "list_remove", "lists"):
+        setattr(ApiServer, f"m_{verb}", reader(verb))
+
+
+_install_verbs()
 
 
 class _Connection:

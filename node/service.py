@@ -15,9 +15,10 @@ from murmurate.crypto import (KdfParams, SigningIdentity, decode_id, decode_key_
                               encode_id, encode_key_file, fingerprint, is_encrypted, read_key_file,
                               write_key_file)
 from murmurate.crypto.keyfile import NONCE_SIZE, SALT_SIZE
-from murmurate.store import PayloadType, Store, ref_value
+from murmurate.store import PayloadType, Store, normalize_tag, ref_value
 from murmurate.store.archive import export_archive, import_archive
 
+from . import social
 from .core import text as post_text
 from .core.contact import Contact, parse_contact
 from .core.views import entry_view, parse_ref
@@ -80,7 +81,7 @@ class LocalNode:
         return self._append(identity, PayloadType.POST, self.prepare_post(text, cw=cw, reply_to=reply_to, lang=lang))
 
     def prepare_post(self, text: str, *, cw: str | None = None, reply_to: str | None = None,
-                     lang: str | None = None) -> dict[str, Any]:
+                     lang: str | None = None, visibility: str = "public") -> dict[str, Any]:
         """The payload of a post, checked against this node's limits. Raises UsageError."""
         if not isinstance(text, str) or (cw is not None and not isinstance(cw, str)):
             raise UsageError("text and cw must be strings")
@@ -91,6 +92,10 @@ class LocalNode:
             raise UsageError(f"post is {length} characters; this node allows {self.config.max_post_chars} "
                              "(links count as 23)")
         payload: dict[str, Any] = {"text": text}
+        if visibility not in ("public", "unlisted"):
+            raise UsageError("visibility is public or unlisted (followers-only and direct posts are not built yet)")
+        if visibility == "unlisted":
+            payload["vis"] = "unlisted"
         if cw:
             if len(cw) > MAX_CW_CHARS:
                 raise UsageError(f"content warning is {len(cw)} characters; the limit is {MAX_CW_CHARS}")
@@ -137,28 +142,130 @@ class LocalNode:
             raise UsageError(f"not following {encode_id(target)}")
         return {"id": target}
 
+    WRITE_VERBS = ("post", "boost", "unboost", "favourite", "unfavourite", "delete", "edit", "set_profile",
+                   "block", "unblock", "follow", "unfollow")
+
+    def plan(self, verb: str, me: bytes, params: dict[str, Any]) -> social.Plan:
+        """What a write verb appends, checked against the store. Raises UsageError."""
+        s = self.store
+        if verb == "post":
+            return social.Plan(PayloadType.POST, self.prepare_post(
+                params["text"], cw=params.get("cw"), reply_to=params.get("reply_to"), lang=params.get("lang"),
+                visibility=params.get("visibility", "public")))
+        if verb == "boost":
+            return social.plan_boost(s, me, params["ref"])
+        if verb == "unboost":
+            return social.plan_undo(s, me, params["ref"], "boost")
+        if verb == "favourite":
+            return social.plan_favourite(s, me, params["ref"])
+        if verb == "unfavourite":
+            return social.plan_undo(s, me, params["ref"], "favourite")
+        if verb == "delete":
+            return social.plan_delete(s, me, params["ref"])
+        if verb == "edit":
+            payload = self.prepare_post(params["text"], cw=params.get("cw"))
+            return social.plan_edit(s, me, params["ref"], payload)
+        if verb == "set_profile":
+            return social.plan_profile(s, me, name=params.get("name"), bio=params.get("bio"),
+                                       relays=params.get("relays"), pinned=params.get("pinned"))
+        if verb in ("block", "unblock"):
+            return social.plan_block(s, me, params["id"], block=verb == "block")
+        if verb == "follow":
+            return social.Plan(PayloadType.FOLLOW, self.prepare_follow(me, params["id"]).payload)
+        if verb == "unfollow":
+            return social.Plan(PayloadType.UNFOLLOW, self.prepare_unfollow(me, params["id"]))
+        raise UsageError(f"unknown verb {verb}")
+
+    def act(self, identity: SigningIdentity, verb: str, params: dict[str, Any]) -> dict[str, Any]:
+        plan = self.plan(verb, identity.public_key, params)
+        return self._append(identity, plan.payload_type, plan.payload)
+
+    def views(self) -> social.Views:
+        return social.Views(self.store, self._self_key())
+
+    READ_VERBS = ("timeline", "thread", "history", "notifications", "profile", "search", "mute", "unmute",
+                  "mutes", "list_add", "list_remove", "lists", "log", "following", "whoami", "verify")
+
+    def read(self, verb: str, params: dict[str, Any]) -> Any:
+        """Read verbs and local settings (which never need the key)."""
+        s = self.store
+        limit = params.get("limit", 20)
+        if verb == "timeline":
+            return self.feed_view(params.get("which", "home"), limit=limit, cursor=params.get("cursor"),
+                                  tag=params.get("tag"), list_name=params.get("list"))
+        if verb == "thread":
+            return self.views().thread(params["ref"])
+        if verb == "history":
+            return self.views().history(params["ref"])
+        if verb == "notifications":
+            return self.views().notifications(limit=limit, cursor=params.get("cursor"))
+        if verb == "profile":
+            return self.views().profile(params.get("id") or encode_id(self._self_key()))
+        if verb == "search":
+            return self.views().search(params["query"], limit=limit)
+        if verb in ("mute", "unmute"):
+            return social.mute(s, params["kind"], params["value"], on=verb == "mute")
+        if verb == "mutes":
+            return social.mutes(s)
+        if verb in ("list_add", "list_remove"):
+            return social.list_change(s, params["name"], params["id"], add=verb == "list_add")
+        if verb == "lists":
+            return social.lists(s)
+        if verb == "log":
+            return self.log(params.get("author"), limit=limit)
+        if verb == "following":
+            return self.following()
+        if verb == "whoami":
+            return self.whoami()
+        if verb == "verify":
+            return self.verify()
+        raise UsageError(f"unknown verb {verb}")
+
     def _append(self, identity: SigningIdentity, ptype: PayloadType, payload: dict[str, Any]) -> dict[str, Any]:
         entry = self.store.append_own(identity, ptype, payload, self._now_ms())
         stored = self.store.get(identity.public_key, entry.envelope.seq)
         assert stored is not None
-        return entry_view(stored)
+        return social.Views(self.store, identity.public_key).item(stored)
 
     # -- reading ---------------------------------------------------------------------------
 
     def log(self, author: str | None = None, *, limit: int = 20, before_seq: int | None = None) -> list[dict[str, Any]]:
         key = decode_id(author) if author else self._self_key()
         to_seq = before_seq - 1 if before_seq else None
-        return [entry_view(s) for s in self.store.entries(key, to_seq=to_seq, newest_first=True, limit=limit)]
+        views = self.views()
+        return [views.item(s) for s in self.store.entries(key, to_seq=to_seq, newest_first=True, limit=limit)]
 
     def timeline(self, *, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
         if not 1 <= limit <= 500:
             raise UsageError("limit must be from 1 to 500")
-        self._self_key()
+        return self.feed_view("home", limit=limit, cursor=cursor)
+
+    def feed_view(self, which: str, *, limit: int = 20, cursor: str | None = None, tag: str | None = None,
+                  list_name: str | None = None) -> dict[str, Any]:
+        """A timeline: home, federated, hashtag (with `tag`) or list (with `list_name`)."""
+        if not 1 <= limit <= 500:
+            raise UsageError("limit must be from 1 to 500")
+        me = self._self_key()
         try:
-            page = self.store.home_timeline(limit=limit, cursor=cursor)
+            if which == "home":
+                page = self.store.home_timeline(limit=limit, cursor=cursor)
+            elif which == "federated":
+                page = self.store.federated(limit=limit, cursor=cursor)
+            elif which == "hashtag":
+                if not tag:
+                    raise UsageError("which hashtag?")
+                page = self.store.hashtag(normalize_tag(tag), limit=limit, cursor=cursor)
+            elif which == "list":
+                members = social.list_members(self.store, list_name or "")
+                if not members:
+                    raise UsageError(f"no list {list_name!r} (or it is empty)")
+                page = self.store.timeline(members, limit=limit, cursor=cursor)
+            else:
+                raise UsageError(f"unknown timeline {which!r}")
         except ValueError as e:
             raise UsageError(str(e)) from None
-        return {"items": [entry_view(s) for s in page.items], "next_cursor": page.next_cursor}
+        views = social.Views(self.store, me)
+        return {"items": views.items(page.items), "next_cursor": page.next_cursor}
 
     def following(self) -> list[str]:
         return [encode_id(k) for k in self.store.follows(self._self_key())]

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cw", help="content warning shown before the text")
     s.add_argument("--reply-to", metavar="REF", help="the post replied to, as <id>/<seq>")
     s.add_argument("--lang", help="language tag, e.g. en")
+    s.add_argument("--visibility", choices=("public", "unlisted"), default="public",
+                   help="unlisted: not in hashtag or federated timelines")
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("log", help="one author's feed, newest first (default: your own)")
@@ -56,10 +58,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("timeline", help="home timeline: you and the people you follow")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--federated", action="store_true", help="everything this node holds")
+    which.add_argument("--tag", help="posts with this hashtag")
+    which.add_argument("--list", help="the members of one of your lists")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--cursor", help="continue after a previous page (printed at its end)")
     s.add_argument("--json", action="store_true")
 
+    for verb, what in (("boost", "boost a post"), ("unboost", "take a boost back"),
+                       ("favourite", "favourite a post"), ("unfavourite", "take a favourite back"),
+                       ("delete", "delete one of your entries everywhere"), ("thread", "the whole conversation"),
+                       ("history", "every version of an edited post")):
+        sub.add_parser(verb, help=what).add_argument("ref", help="<id>/<seq>")
+    s = sub.add_parser("edit", help="edit one of your posts (the history stays visible)")
+    s.add_argument("ref")
+    s.add_argument("text")
+    s.add_argument("--cw")
+    s = sub.add_parser("profile", help="show a profile (default: yours)")
+    s.add_argument("id", nargs="?")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("set-profile", help="change your display name, bio, relays, pinned posts")
+    s.add_argument("--name")
+    s.add_argument("--bio")
+    s.add_argument("--relay", action="append", help="where your feed can be fetched (repeatable)")
+    s.add_argument("--pin", action="append", metavar="REF", help="pin a post (repeatable)")
+    sub.add_parser("block", help="block someone (public, in your feed)").add_argument("id")
+    sub.add_parser("unblock", help="unblock someone").add_argument("id")
+    for verb in ("mute", "unmute"):
+        s = sub.add_parser(verb, help=f"{verb} a user, a word or a thread (only on this node)")
+        s.add_argument("kind", choices=("user", "word", "thread"))
+        s.add_argument("value")
+    sub.add_parser("mutes", help="what you muted").add_argument("--json", action="store_true")
+    s = sub.add_parser("list", help="manage lists: list add NAME ID, list remove NAME ID")
+    s.add_argument("action", choices=("add", "remove"))
+    s.add_argument("name")
+    s.add_argument("id")
+    sub.add_parser("lists", help="your lists").add_argument("--json", action="store_true")
+    s = sub.add_parser("notifications", help="replies, mentions, boosts, favourites, new followers")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("search", help="people, hashtags and posts")
+    s.add_argument("query")
+    s.add_argument("--json", action="store_true")
     sub.add_parser("follow", help="follow someone by id").add_argument("id")
     sub.add_parser("unfollow", help="stop following someone").add_argument("id")
     sub.add_parser("following", help="list who you follow").add_argument("--json", action="store_true")
@@ -74,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--peer", action="append", metavar="MULTIADDR", help="a peer to dial at start (repeatable)")
     s.add_argument("--bootstrap", metavar="FILE", help="bootstrap peers file (default: bootstrap_peers.toml)")
     s.add_argument("--mdns", action="store_true", help="find peers on the LAN with mDNS")
+    s.add_argument("--resync", type=float, default=30.0, metavar="SECONDS",
+                   help="catch up with every connected peer this often (default 30)")
     sub.add_parser("contact", help="print your contact code (id + addresses) to share")
     sub.add_parser("peers", help="peers known and connected").add_argument("--json", action="store_true")
     sub.add_parser("status", help="connections and how far behind each followed feed is").add_argument(
@@ -139,25 +182,15 @@ class _Local:
 
     def call(self, method: str, **p: Any) -> Any:
         node = self.node
-        if method == "whoami":
-            return node.whoami()
-        if method in ("post", "follow", "unfollow"):
-            identity = _unlock(node, self.args, self.environ)
-            if method == "post":
-                return node.post(identity, p["text"], cw=p.get("cw"), reply_to=p.get("reply_to"), lang=p.get("lang"))
-            return getattr(node, method)(identity, p["id"])
-        if method == "log":
-            return node.log(p.get("author"), limit=p["limit"])
-        if method == "timeline":
-            return node.timeline(limit=p["limit"], cursor=p.get("cursor"))
-        if method == "following":
-            return node.following()
+        params = {k: v for k, v in p.items() if v is not None}
+        if method in node.WRITE_VERBS:
+            return node.act(_unlock(node, self.args, self.environ), method, params)
+        if method in node.READ_VERBS:
+            return node.read(method, params)
         if method == "export":
             return node.export(p["file"])
         if method == "import":
             return node.import_(p["file"])
-        if method == "verify":
-            return node.verify()
         raise CliError(f"{method} needs a running daemon")
 
 
@@ -187,7 +220,8 @@ def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, st
         return 0
     if cmd == "post":
         text = sys.stdin.read() if args.text == "-" else args.text
-        item = node.call("post", text=text, cw=args.cw, reply_to=args.reply_to, lang=args.lang)
+        item = node.call("post", text=text, cw=args.cw, reply_to=args.reply_to, lang=args.lang,
+                         visibility=args.visibility)
         _emit(out, item, args.json, lambda i: f"posted {i['ref']}")
         return 0
     if cmd == "follow":
@@ -203,7 +237,9 @@ def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, st
         _emit(out, items, args.json, lambda xs: render.entries(xs, now) or "(no entries)")
         return 0
     if cmd == "timeline":
-        page = node.call("timeline", limit=_limit(args.limit), cursor=args.cursor)
+        which = "federated" if args.federated else "hashtag" if args.tag else "list" if args.list else "home"
+        page = node.call("timeline", which=which, tag=args.tag, list=args.list, limit=_limit(args.limit),
+                         cursor=args.cursor)
         _emit(out, page, args.json, lambda p: render.timeline(p, now))
         return 0
     if cmd == "following":
@@ -225,6 +261,55 @@ def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, st
             [f"checked {v['entries']} entries in {v['feeds']} feeds: "
              + ("all good" if not v["problems"] else f"{len(v['problems'])} problems")] + v["problems"]))
         return 0 if not r["problems"] else 1
+    if cmd in ("boost", "unboost", "favourite", "unfavourite", "delete"):
+        item = node.call(cmd, ref=args.ref)
+        print(f"{cmd}: done ({item['ref']})", file=out)
+        return 0
+    if cmd == "edit":
+        item = node.call("edit", ref=args.ref, text=args.text, cw=args.cw)
+        print(f"edited {args.ref} ({item['ref']})", file=out)
+        return 0
+    if cmd == "thread":
+        t = node.call("thread", ref=args.ref)
+        print(render.thread(t, now), file=out)
+        return 0
+    if cmd == "history":
+        for v in node.call("history", ref=args.ref):
+            print(f"{render.relative_time(v['timestamp_ms'], now)}: {v['text']}", file=out)
+        return 0
+    if cmd == "profile":
+        _emit(out, node.call("profile", id=args.id), args.json, render.profile)
+        return 0
+    if cmd == "set-profile":
+        item = node.call("set_profile", name=args.name, bio=args.bio, relays=args.relay, pinned=args.pin)
+        print(f"profile updated ({item['ref']})", file=out)
+        return 0
+    if cmd in ("block", "unblock"):
+        node.call(cmd, id=args.id)
+        print(f"{cmd}ed {args.id.strip()}", file=out)
+        return 0
+    if cmd in ("mute", "unmute"):
+        node.call(cmd, kind=args.kind, value=args.value)
+        print(f"{cmd}d {args.kind} {args.value}", file=out)
+        return 0
+    if cmd == "mutes":
+        _emit(out, node.call("mutes"), args.json, lambda m: json.dumps(m, indent=2, ensure_ascii=False))
+        return 0
+    if cmd == "list":
+        node.call("list_add" if args.action == "add" else "list_remove", name=args.name, id=args.id)
+        print(f"list {args.name}: {args.action} {args.id}", file=out)
+        return 0
+    if cmd == "lists":
+        _emit(out, node.call("lists"), args.json, lambda m: "\n".join(
+            f"{name}: {len(members)} members" for name, members in m.items()) or "(no lists)")
+        return 0
+    if cmd == "notifications":
+        _emit(out, node.call("notifications", limit=_limit(args.limit)), args.json,
+              lambda n: render.notifications(n, now))
+        return 0
+    if cmd == "search":
+        _emit(out, node.call("search", query=args.query), args.json, lambda r: render.search(r, now))
+        return 0
     if cmd == "contact":
         print(node.call("contact")["code"], file=out)
         return 0
@@ -248,7 +333,8 @@ def _daemon(args: argparse.Namespace, node: LocalNode, environ: dict[str, str], 
     identity = _unlock(node, args, environ)
     options = DaemonOptions(
         listen=tuple(args.listen or ("/ip4/0.0.0.0/tcp/0",)), peers=tuple(args.peer or ()),
-        bootstrap_file=Path(args.bootstrap) if args.bootstrap else None, mdns=args.mdns)
+        bootstrap_file=Path(args.bootstrap) if args.bootstrap else None, mdns=args.mdns,
+        resync_s=args.resync)
     run_daemon(node, identity, options, environ, lambda: int(time.time() * 1000))
     return 0
 

@@ -14,11 +14,14 @@ def relative_time(timestamp_ms: int, now_ms: int) -> str:
 
 
 def entry(item: dict[str, Any], now_ms: int) -> str:
-    head = f"{item['author'][:12]}… [{item['fingerprint']}] #{item['seq']} · {relative_time(item['timestamp_ms'], now_ms)}"
+    head = f"{who(item)} #{item['seq']} · {relative_time(item['timestamp_ms'], now_ms)}"
     kind = item["type"]
     state = item.get("state")
     if state != "ok":
         return f"{head}\n    ({kind}: {state.replace('_', ' ')})"
+    if kind == "boost" and "boosted_post" in item:
+        inner = entry(item["boosted_post"], now_ms).splitlines()
+        return "\n".join([f"{head} boosted:", *("    " + line for line in inner)])
     if kind == "post":
         lines = []
         if "reply_to" in item:
@@ -26,6 +29,11 @@ def entry(item: dict[str, Any], now_ms: int) -> str:
         if "cw" in item:
             lines.append(f"    CW: {item['cw']}")
         lines.extend("    " + line for line in item["text"].splitlines() or [""])
+        counts = [f"{item[k]} {k}" for k in ("replies", "boosts", "favourites") if item.get(k)]
+        if item.get("edits"):
+            counts.append(f"edited {item['edits']}x")
+        if counts:
+            lines.append("    · " + " · ".join(counts))
         return "\n".join([head, *lines])
     target = f" {item['target']}" if "target" in item else ""
     return f"{head}\n    ({kind}{target})"
@@ -64,3 +72,55 @@ def status(s: dict[str, Any]) -> str:
         behind = "up to date" if f["behind"] == 0 else f"{f['behind']} behind"
         lines.append(f"  {f['id']}  have {f['have']} of {f['known']} known  ({behind})")
     return "\n".join(lines)
+
+
+def who(item: dict[str, Any]) -> str:
+    name = item.get("name")
+    return f"{name} [{item['fingerprint']}]" if name else f"{item['author'][:12]}… [{item['fingerprint']}]"
+
+
+def thread(t: dict[str, Any], now_ms: int) -> str:
+    depth: dict[str, int] = {}
+    lines = [] if not t.get("root_missing") else [f"(the first post, {t['root']}, is not on this node)"]
+    for item in t["items"]:
+        level = depth.get(item.get("parent") or "", -1) + 1 if item.get("parent") else 0
+        depth[item["ref"]] = level
+        pad = "  " * level
+        lines.append("\n".join(pad + line for line in entry(item, now_ms).splitlines()))
+    return "\n\n".join(lines) or "(empty thread)"
+
+
+def profile(p: dict[str, Any]) -> str:
+    lines = [f"{p['name'] or '(no name)'}  {p['id']}"]
+    if p.get("bio"):
+        lines.append(p["bio"])
+    lines.append(f"{len(p['following'])} following, {len(p['followers'])} followers"
+                 + ("  · you follow them" if p.get("you_follow") else "")
+                 + ("  · BLOCKED" if p.get("blocked") else "") + ("  · muted" if p.get("muted") else ""))
+    for r in p.get("relays", []):
+        lines.append(f"relay: {r}")
+    for r in p.get("pinned", []):
+        lines.append(f"pinned: {r}")
+    return "\n".join(lines)
+
+
+def notifications(n: dict[str, Any], now_ms: int) -> str:
+    if not n["items"]:
+        return "(no notifications)"
+    out = []
+    for note in n["items"]:
+        e = note["entry"]
+        out.append(f"{', '.join(note['kinds'])} from {who(e)} · {relative_time(e['timestamp_ms'], now_ms)}"
+                   + (f"\n    {e['text']}" if e.get("text") else f"  ({e['ref']})"))
+    return "\n".join(out)
+
+
+def search(r: dict[str, Any], now_ms: int) -> str:
+    parts = []
+    if r["people"]:
+        parts.append("people:\n" + "\n".join(f"  {p['name']}  {p['id']}" for p in r["people"]))
+    if r["hashtags"]:
+        parts.append("hashtags: " + " ".join(f"#{t}" for t in r["hashtags"]))
+    if r["posts"]:
+        parts.append("posts:\n" + entries(r["posts"], now_ms))
+    return "\n\n".join(parts) or "(nothing found)"

@@ -1,0 +1,100 @@
+"""The social model across real daemons: written on one node, seen correctly on another."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemons import DaemonProcess, feed_seqs, wait_until
+
+
+@pytest.fixture
+def trio_nodes(tmp_path: Path) -> Iterator[tuple[DaemonProcess, DaemonProcess, DaemonProcess]]:
+    made = [DaemonProcess(tmp_path, n).init() for n in ("a", "b", "c")]
+    a, b, c = made
+    try:
+        for node in made:
+            node.start()
+        # Everyone follows everyone, by contact code.
+        for x in made:
+            for y in made:
+                if x is not y:
+                    x.call("follow", id=y.contact())
+        yield a, b, c
+    finally:
+        for node in made:
+            node.close()
+
+
+def has(node: DaemonProcess, author: DaemonProcess, seq: int) -> bool:
+    return seq in feed_seqs(node, author.id)
+
+
+def test_threads_boosts_favourites_edits_blocks_across_nodes(trio_nodes) -> None:
+    a, b, c = trio_nodes
+    a.call("set_profile", name="Ann")
+    root = a.call("post", text="What should we call the new relay? #naming")
+    wait_until(lambda: has(b, a, root["seq"]) and has(c, a, root["seq"]), what="root everywhere")
+    r1 = b.call("post", text="Starling!", reply_to=root["ref"])
+    wait_until(lambda: has(c, b, r1["seq"]), what="b's reply at c")
+    r2 = c.call("post", text="Starling is taken; Murmur?", reply_to=r1["ref"])
+    wait_until(lambda: has(a, c, r2["seq"]) and has(a, b, r1["seq"]), what="replies at a")
+
+    # The thread assembles on a with all three authors, in tree order.
+    thread = a.call("thread", ref=r2["ref"])
+    assert [i["text"] for i in thread["items"]] == [root["text"], "Starling!", "Starling is taken; Murmur?"]
+    assert thread["items"][2]["parent"] == r1["ref"]
+
+    # A boost and a favourite reach the author's notifications, with counts on the post.
+    boost = b.call("boost", ref=root["ref"])
+    c.call("favourite", ref=root["ref"])
+    wait_until(lambda: has(a, b, boost["seq"]), what="b's boost at a")
+
+    def kinds() -> list[str]:
+        return sorted(k for n in a.call("notifications")["items"] for k in n["kinds"])
+    wait_until(lambda: kinds() == ["boost", "favourite", "follow", "follow", "reply"], what="a's notifications")
+    post_at_a = next(i for i in a.call("log") if i["seq"] == root["seq"])
+    assert (post_at_a["boosts"], post_at_a["favourites"], post_at_a["replies"]) == (1, 1, 1)
+    # b's boost shows on c's home timeline with the boosted post inside, named by a's profile.
+    wait_until(lambda: any(i["type"] == "boost" for i in c.call("timeline")["items"]), what="boost at c")
+    boost_at_c = next(i for i in c.call("timeline")["items"] if i["type"] == "boost")
+    assert boost_at_c["boosted_post"]["text"] == root["text"] and boost_at_c["boosted_post"]["name"] == "Ann"
+
+    # An edit shows on the other nodes with its history.
+    edit = a.call("edit", ref=root["ref"], text="What should we call the new relay? #naming (ideas welcome)")
+    wait_until(lambda: has(c, a, edit["seq"]), what="the edit at c")
+    at_c = next(i for i in c.call("log", author=a.id) if i["seq"] == root["seq"])
+    assert at_c["text"].endswith("(ideas welcome)") and at_c["edits"] == 1
+    assert [v["text"] for v in c.call("history", ref=root["ref"])] == [root["text"], at_c["text"]]
+
+    # c blocks b: b's posts and b's interactions never show on c.
+    c.call("block", id=b.id)
+    later = b.call("post", text="you will not see this at c")
+    wait_until(lambda: has(c, b, later["seq"]), what="b's later post stored at c")
+    shown = c.call("timeline", limit=50)["items"]
+    assert all(i["author"] != b.id for i in shown)
+    assert all(i["author"] != b.id for i in c.call("thread", ref=root["ref"])["items"])
+    assert all(n["entry"]["author"] != b.id for n in c.call("notifications")["items"])
+
+
+def test_a_delete_reaches_a_node_that_was_offline(tmp_path: Path) -> None:
+    a, b = DaemonProcess(tmp_path, "a").init(), DaemonProcess(tmp_path, "b").init()
+    try:
+        a.start()
+        b.start()
+        b.call("follow", id=a.contact())
+        post = a.call("post", text="I will regret this")
+        wait_until(lambda: has(b, a, post["seq"]), what="the post at b")
+        b.stop()
+        delete = a.call("delete", ref=post["ref"])
+        b.start()
+        wait_until(lambda: has(b, a, delete["seq"]), what="the delete at b after catch-up")
+        at_b = next(i for i in b.call("log", author=a.id) if i["seq"] == post["seq"])
+        assert at_b["state"] == "deleted" and "text" not in at_b
+        assert all(i.get("text") != "I will regret this" for i in b.call("timeline")["items"])
+        assert b.call("verify")["problems"] == []  # the chain still verifies without the payload
+    finally:
+        a.close()
+        b.close()
