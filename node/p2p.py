@@ -398,9 +398,18 @@ class P2PHost:
             raise P2PLocalError(f"not a dialable multiaddr with /p2p/: {addr!r} ({exc})") from exc
         if info.peer_id == self._id:
             raise P2PLocalError("cannot dial ourselves")
+        if info.peer_id in self._host.get_connected_peers():
+            return info.peer_id.to_base58()
+        swarm = self._host.get_network()
         with trio.move_on_after(timeout) as scope:
             try:
-                await self._host.connect(info)
+                # Dial exactly this address. host.connect() would let libp2p choose among every
+                # address it ever learned for the peer (dropping loopback ones, trying one per
+                # transport) and block the peer for 60 s after a failure: an address the peer
+                # announced but we cannot reach would then hide the one we were given.
+                swarm.unblock_peer(info.peer_id)
+                self._host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
+                await swarm.dial_addr(info.addrs[0], info.peer_id)
             except Exception as exc:  # libp2p raises SwarmException, MultiError, OSError...
                 raise P2PRemoteError(f"dial {addr} failed: {exc}") from exc
         if scope.cancelled_caught:
