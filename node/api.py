@@ -115,8 +115,11 @@ class ApiServer:
         return {"code": code, "id": encode_id(self.d.identity.public_key), "addrs": addrs}
 
     async def _write_verb(self, verb: str, params: dict[str, Any]) -> dict[str, Any]:
-        plan = self.d.node.plan(verb, self.d.identity.public_key, params)
-        item = await self._append(plan.payload_type, plan.payload)
+        # Planning may write local settings (the circle): it runs on the writer too.
+        plans = await self.d.writer.call(lambda store: self.d.node.plan(verb, self.d.identity, params))
+        item = None
+        for plan in plans:
+            item = await self._append(plan.payload_type, plan.payload)
         if verb == "follow":
             contact = parse_contact(params["id"])
             if contact.addrs:
@@ -235,10 +238,10 @@ def _install_verbs() -> None:
         return method
 
     for verb in ("boost", "unboost", "favourite", "unfavourite", "delete", "edit", "set_profile", "block",
-                 "unblock"):
+                 "unblock", "accept_follower", "remove_follower"):
         setattr(ApiServer, f"m_{verb}", writer(verb))
     for verb in ("thread", "history", "notifications", "profile", "search", "mute", "unmute", "mutes",
-                 "list_add", "list_remove", "lists"):
+                 "list_add", "list_remove", "lists", "circle", "conversations"):
         setattr(ApiServer, f"m_{verb}", reader(verb))
 
 

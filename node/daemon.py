@@ -106,6 +106,7 @@ class Daemon:
                                                  now_ms=self.now_ms, resync_s=self.options.resync_s)
                     await nursery.start(self.replicator.run)
                     self._add_known_peers()
+                    nursery.start_soon(self._open_private_posts, self.writer.listen())
                     if self.options.mdns:
                         host.on_peer_found(lambda peer_id, addrs: self.replicator.add_peer(peer_id, addrs, "lan"))
                     await nursery.start(ApiServer(self).serve, self.socket)
@@ -122,6 +123,22 @@ class Daemon:
         finally:
             self.socket.unlink(missing_ok=True)
             lock.release()
+
+    async def _open_private_posts(self, commits: Any) -> None:
+        """Open the followers-only and direct posts this identity can read, as they arrive
+        (and, at start, everything already stored). Runs on the writer: it caches keys and
+        plaintexts in the local settings."""
+        private = self.node.private
+        opened = await self.writer.call(lambda store: private.absorb_all(self.identity))
+        if opened:
+            log.info("opened %d private posts", opened)
+        async for commit in commits:
+            refs = list(commit.appended)
+
+            def absorb(store: Any) -> int:
+                entries = [store.get(a, s) for a, s in refs]
+                return private.absorb(self.identity, [e for e in entries if e is not None])
+            await self.writer.call(absorb)
 
     async def _watch_signals(self, signals: Any) -> None:
         async for signum in signals:

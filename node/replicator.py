@@ -27,12 +27,13 @@ from murmurate.store import (Entry, InvalidEntryError, Reason, Store, check_sign
 
 from .core import framing, sync
 from .core.sync import ClientSession, Done, FeedWant, SyncProtocolError, Want
-from .p2p import P2PError, P2PHost, Stream, peer_id_from_public_key, public_key_from_peer_id
+from .p2p import P2PError, P2PHost, P2PRemoteError, Stream, peer_id_from_public_key, public_key_from_peer_id
 from .writer import StoreWriter
 
 log = logging.getLogger("murmurate.replicator")
 
 TOPIC_PREFIX = "murmurate/feed/1/"
+READ_TIMEOUT_S = 30.0
 # Reasons that prove the sender is broken or hostile (not merely behind or early).
 HOSTILE = frozenset({
     Reason.BAD_SIGNATURE, Reason.MALFORMED, Reason.NON_CANONICAL, Reason.TRAILING_BYTES,
@@ -154,6 +155,8 @@ class Replicator:
         except (SyncProtocolError, framing.FrameError) as e:
             self._cut_off(stream.remote_peer, f"sync request: {e}")
             await stream.reset()
+        except P2PError as e:  # the connection was cut: the client asks again from what it has
+            log.info("serving sync to %s ended: %s", stream.remote_peer, e)
 
     # -- fetching --------------------------------------------------------------------------
 
@@ -172,18 +175,34 @@ class Replicator:
         send, recv = trio.open_memory_channel[list[Entry]](4)  # bounded: at most 4 batches in memory
 
         async def read_batches() -> None:
+            # Small messages (one per feed: 100 entries each when catching up on many feeds)
+            # are merged up to one full batch while the store is busy, so the writer commits
+            # fewer, larger transactions; an idle store gets what there is at once.
+            pending: list[Entry] = []
+            pending_bytes = 0
+            heads_noted = False
             async with send:
                 while not session.done:
-                    message = await channel.receive()
+                    # A peer that goes silent without closing must not hold this sync (and the
+                    # peer's later resyncs) forever.
+                    with trio.fail_after(READ_TIMEOUT_S):
+                        message = await channel.receive()
                     if message is None:
                         raise SyncProtocolError("stream ended before done")
                     entries = session.on_message(message)
-                    if session.remote_heads is not None:
+                    if session.remote_heads is not None and not heads_noted:
+                        heads_noted = True  # once: heads come once, and may name 10,000 feeds
                         for author, seq in session.remote_heads.items():
                             if seq > self.remote_heads.get(author, 0):
                                 self.remote_heads[author] = seq
                     if entries:
-                        await send.send(entries)
+                        pending.extend(entries)
+                        pending_bytes += sum(len(f) for f in message.frames)  # type: ignore[union-attr]
+                    if pending and (session.done or len(pending) >= sync.MAX_BATCH_ENTRIES
+                                    or pending_bytes >= sync.MAX_BATCH_BYTES
+                                    or send.statistics().tasks_waiting_receive):
+                        await send.send(pending)
+                        pending, pending_bytes = [], 0
 
         async def store_batches() -> None:
             nonlocal stored
@@ -206,6 +225,9 @@ class Replicator:
             self._cut_off(peer_id, str(e))
             await stream.reset()
             raise PeerMisbehaved(str(e)) from None
+        except trio.TooSlowError:
+            await stream.reset()
+            raise P2PRemoteError(f"{peer_id} sent nothing for {READ_TIMEOUT_S} s during a sync") from None
         except BaseException:
             await stream.reset()
             raise
@@ -225,11 +247,14 @@ class Replicator:
         if peer_id in self._syncing:
             return 0
         self._syncing.add(peer_id)
+        started = time.monotonic()
         try:
             wants = await trio.to_thread.run_sync(self.wants)
             stored = await self.fetch(peer_id, wants)
             state = self.peers.setdefault(peer_id, PeerState(peer_id))
             state.synced_at = time.monotonic()
+            if stored:  # an idle resync stays quiet; a catch-up is worth a line (and bench/sync.py reads it)
+                log.info("synced with %s: %d entries stored in %.3f s", peer_id, stored, state.synced_at - started)
             return stored
         except (P2PError, PeerMisbehaved) as e:
             log.info("sync with %s failed: %s", peer_id, e)
@@ -346,6 +371,7 @@ class Replicator:
             try:
                 with trio.fail_after(10):
                     await self.host.dial(full)
+                log.info("connected to %s", state.peer_id)
                 state.backoff = 1.0
                 state.last_error = ""
                 self._wake.set()

@@ -92,8 +92,8 @@ class LocalNode:
             raise UsageError(f"post is {length} characters; this node allows {self.config.max_post_chars} "
                              "(links count as 23)")
         payload: dict[str, Any] = {"text": text}
-        if visibility not in ("public", "unlisted"):
-            raise UsageError("visibility is public or unlisted (followers-only and direct posts are not built yet)")
+        if visibility not in ("public", "unlisted", "followers", "direct"):
+            raise UsageError("visibility is public, unlisted, followers or direct")
         if visibility == "unlisted":
             payload["vis"] = "unlisted"
         if cw:
@@ -143,15 +143,28 @@ class LocalNode:
         return {"id": target}
 
     WRITE_VERBS = ("post", "boost", "unboost", "favourite", "unfavourite", "delete", "edit", "set_profile",
-                   "block", "unblock", "follow", "unfollow")
+                   "block", "unblock", "follow", "unfollow", "accept_follower", "remove_follower")
 
-    def plan(self, verb: str, me: bytes, params: dict[str, Any]) -> social.Plan:
-        """What a write verb appends, checked against the store. Raises UsageError."""
-        s = self.store
+    def plan(self, verb: str, identity: SigningIdentity, params: dict[str, Any]) -> list[social.Plan]:
+        """The entries a write verb appends, in order, checked against the store. Raises
+        UsageError. (Most verbs append one entry; private posts may first grant keys.)"""
         if verb == "post":
-            return social.Plan(PayloadType.POST, self.prepare_post(
-                params["text"], cw=params.get("cw"), reply_to=params.get("reply_to"), lang=params.get("lang"),
-                visibility=params.get("visibility", "public")))
+            visibility = params.get("visibility", "public")
+            payload = self.prepare_post(params["text"], cw=params.get("cw"), reply_to=params.get("reply_to"),
+                                        lang=params.get("lang"), visibility=visibility)
+            if visibility == "followers":
+                return self.private.plan_followers_post(identity, payload)
+            if visibility == "direct":
+                return self.private.plan_direct(identity, params.get("to") or [], payload)
+            return [social.Plan(PayloadType.POST, payload)]
+        if verb == "accept_follower":
+            return self.private.plan_accept(identity, params["id"])
+        if verb == "remove_follower":
+            return self.private.plan_remove(identity, params["id"])
+        return [self._plan_one(verb, identity.public_key, params)]
+
+    def _plan_one(self, verb: str, me: bytes, params: dict[str, Any]) -> social.Plan:
+        s = self.store
         if verb == "boost":
             return social.plan_boost(s, me, params["ref"])
         if verb == "unboost":
@@ -176,15 +189,28 @@ class LocalNode:
             return social.Plan(PayloadType.UNFOLLOW, self.prepare_unfollow(me, params["id"]))
         raise UsageError(f"unknown verb {verb}")
 
-    def act(self, identity: SigningIdentity, verb: str, params: dict[str, Any]) -> dict[str, Any]:
-        plan = self.plan(verb, identity.public_key, params)
-        return self._append(identity, plan.payload_type, plan.payload)
+    def act(self, identity: SigningIdentity, verb: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        item = None
+        for plan in self.plan(verb, identity, params):
+            item = self._append(identity, plan.payload_type, plan.payload)
+        self.private.absorb(identity, [self.store.get(identity.public_key, s) for s in self._recent(identity)])
+        return item
+
+    def _recent(self, identity: SigningIdentity, n: int = 8) -> list[int]:
+        head = self.store.head(identity.public_key)
+        return list(range(max(1, head.seq - n + 1), head.seq + 1)) if head else []
+
+    @property
+    def private(self) -> "Private":
+        from .private import Private
+        return Private(self.store, self._random)
 
     def views(self) -> social.Views:
         return social.Views(self.store, self._self_key())
 
     READ_VERBS = ("timeline", "thread", "history", "notifications", "profile", "search", "mute", "unmute",
-                  "mutes", "list_add", "list_remove", "lists", "log", "following", "whoami", "verify")
+                  "mutes", "list_add", "list_remove", "lists", "log", "following", "whoami", "verify",
+                  "circle", "conversations")
 
     def read(self, verb: str, params: dict[str, Any]) -> Any:
         """Read verbs and local settings (which never need the key)."""
@@ -211,6 +237,12 @@ class LocalNode:
             return social.list_change(s, params["name"], params["id"], add=verb == "list_add")
         if verb == "lists":
             return social.lists(s)
+        if verb == "circle":
+            return [encode_id(k) for k in self.private.members()]
+        if verb == "conversations":
+            views = self.views()
+            items = [s.get(a, q) for a, q in self.private.conversations(limit)]
+            return {"items": views.items(i for i in items if i is not None), "next_cursor": None}
         if verb == "log":
             return self.log(params.get("author"), limit=limit)
         if verb == "following":

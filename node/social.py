@@ -238,6 +238,8 @@ class Views:
 
     def item(self, stored: StoredEntry, *, depth: int = 0) -> dict[str, Any]:
         env = stored.envelope
+        if env.payload_type == PayloadType.ENCRYPTED and not stored.dropped:
+            return self._private_item(stored)
         view = entry_view(stored)
         view["name"] = self.name(env.author)
         if env.payload_type == PayloadType.POST and view.get("state") == "ok":
@@ -265,6 +267,24 @@ class Views:
             boosted = self.store.get(target.author, target.seq)
             if boosted is not None:
                 view["boosted_post"] = self.item(boosted, depth=1)
+        return view
+
+    def _private_item(self, stored: StoredEntry) -> dict[str, Any]:
+        """A followers-only or direct post: shown as a post if this node could open it."""
+        from .private import Private  # private builds on this module's Plan
+        env = stored.envelope
+        opened = Private(self.store, lambda n: b"").plaintext(env.author, env.seq)
+        if opened is None:
+            view = entry_view(stored)
+            view["name"] = self.name(env.author)
+            view["state"] = "encrypted"  # not for us, a key grant, or not opened yet
+            return view
+        visibility, payload = opened
+        fake = StoredEntry(stored.entry, payload, False)
+        view = entry_view(fake, payload_type=PayloadType.POST)  # rendered from the plaintext payload
+        view["type"] = "post"
+        view["visibility"] = visibility
+        view["name"] = self.name(env.author)
         return view
 
     def items(self, entries: Any) -> list[dict[str, Any]]:

@@ -588,6 +588,11 @@ class Store:
         with self._write() as batch:
             batch.txn.put(key, value, db=self._db["local"])
 
+    def local_get(self, key: bytes) -> bytes | None:
+        with self._env.begin() as txn:
+            value = txn.get(key, db=self._db["local"])
+        return bytes(value) if value is not None else None
+
     def local_delete(self, key: bytes) -> bool:
         with self._write() as batch:
             return batch.txn.delete(key, db=self._db["local"])

@@ -98,3 +98,43 @@ def test_a_delete_reaches_a_node_that_was_offline(tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def text_at(node: DaemonProcess, author: DaemonProcess, seq: int) -> str | None:
+    item = next((i for i in node.call("log", author=author.id, limit=100) if i["seq"] == seq), None)
+    return None if item is None else item.get("text")
+
+
+def test_followers_only_and_direct_posts_stay_private(tmp_path: Path) -> None:
+    a, b, c = (DaemonProcess(tmp_path, n).init() for n in ("a", "b", "c"))
+    try:
+        for node in (a, b, c):
+            node.start()
+        b.call("follow", id=a.contact())
+        c.call("follow", id=a.contact())  # c follows too, but a never accepts c
+        a.call("accept_follower", id=b.id)
+        first = a.call("post", text="for my circle only", visibility="followers")
+        wait_until(lambda: text_at(b, a, first["seq"]) == "for my circle only", what="b reads the circle post")
+        wait_until(lambda: first["seq"] in feed_seqs(c, a.id), what="c stores the ciphertext")
+        at_c = next(i for i in c.call("log", author=a.id, limit=100) if i["seq"] == first["seq"])
+        assert at_c["state"] == "encrypted" and "text" not in at_c  # c (like any relay) holds only ciphertext
+        assert a.call("circle") == [b.id]
+        assert text_at(a, a, first["seq"]) == "for my circle only"  # the author reads its own
+
+        # b is removed: the next followers-only post is unreadable to b; the old one stays readable.
+        a.call("remove_follower", id=b.id)
+        second = a.call("post", text="after b left", visibility="followers")
+        wait_until(lambda: second["seq"] in feed_seqs(b, a.id), what="b stores the second post")
+        assert text_at(b, a, second["seq"]) is None
+        assert text_at(b, a, first["seq"]) == "for my circle only"
+
+        # A direct post to c alone: c reads it, b (a follower) cannot.
+        dm = a.call("post", text="just between us", visibility="direct", to=[c.id])
+        wait_until(lambda: text_at(c, a, dm["seq"]) == "just between us", what="c reads the direct post")
+        wait_until(lambda: dm["seq"] in feed_seqs(b, a.id), what="b stores the direct post")
+        assert text_at(b, a, dm["seq"]) is None
+        assert [i["text"] for i in c.call("conversations")["items"]] == ["just between us"]
+        assert b.call("conversations")["items"] == []
+    finally:
+        for node in (a, b, c):
+            node.close()

@@ -17,6 +17,8 @@ def entry(item: dict[str, Any], now_ms: int) -> str:
     head = f"{who(item)} #{item['seq']} · {relative_time(item['timestamp_ms'], now_ms)}"
     kind = item["type"]
     state = item.get("state")
+    if state == "encrypted":
+        return f"{head}\n    (private: not readable on this node)"
     if state != "ok":
         return f"{head}\n    ({kind}: {state.replace('_', ' ')})"
     if kind == "boost" and "boosted_post" in item:
@@ -26,6 +28,8 @@ def entry(item: dict[str, Any], now_ms: int) -> str:
         lines = []
         if "reply_to" in item:
             lines.append(f"    ↳ reply to {item['reply_to']}")
+        if item.get("visibility") in ("followers", "direct"):
+            lines.append(f"    [{'followers only' if item['visibility'] == 'followers' else 'direct'}]")
         if "cw" in item:
             lines.append(f"    CW: {item['cw']}")
         lines.extend("    " + line for line in item["text"].splitlines() or [""])

@@ -33,7 +33,8 @@ def parse_ref(text: str) -> Ref:
     return Ref(author, int(seq_text))
 
 
-def entry_view(stored: StoredEntry) -> dict[str, Any]:
+def entry_view(stored: StoredEntry, *, payload_type: int | None = None) -> dict[str, Any]:
+    """`payload_type` overrides the envelope's (an opened private post reads as a post)."""
     env = stored.envelope
     view: dict[str, Any] = {
         "ref": ref_text(env.author, env.seq),
@@ -54,7 +55,7 @@ def entry_view(stored: StoredEntry) -> dict[str, Any]:
         view["state"] = "unreadable"
         return view
     view["state"] = "ok"
-    ptype = env.payload_type
+    ptype = payload_type if payload_type is not None else env.payload_type
     if ptype == PayloadType.POST:
         index = post_index(payload)
         if index is None:
