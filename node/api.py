@@ -20,6 +20,7 @@ import trio
 from murmurate.crypto import CryptoError, InvalidIdError, encode_id, fingerprint
 from murmurate.store import PayloadType, StoreError
 
+from . import media
 from .core import rpc
 from .core.contact import Contact, encode_contact, parse_contact
 from .core.views import entry_view
@@ -138,6 +139,27 @@ class ApiServer:
     async def m_unfollow(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         _text(params, "id")
         return await self._write_verb("unfollow", params)
+
+    async def m_attach(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        """Store a file as a media blob; pass the result in `post`'s `media` list."""
+        alt = params.get("alt", "")
+        if not isinstance(alt, str):
+            raise rpc.RpcError(rpc.INVALID_PARAMS, "alt must be a string")
+        return await media.attach(self.d.writer, _text(params, "path"), alt=alt, mime=params.get("mime"))
+
+    async def m_blob(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        """Write a blob to the file `out`, fetching it from connected peers first if needed."""
+        try:
+            blob = bytes.fromhex(_text(params, "hash"))
+        except ValueError:
+            raise rpc.RpcError(rpc.INVALID_PARAMS, "hash must be hex") from None
+        if len(blob) != 32:
+            raise rpc.RpcError(rpc.INVALID_PARAMS, "hash must be 32 bytes of hex")
+        fetched_from = None
+        if self.d.store.blob_size(blob) is None:
+            fetched_from = await self.d.fetch_blob(blob)
+        size = await media.save_blob(self.d.writer, blob, _text(params, "out"))
+        return {"out": params["out"], "size": size, "fetched_from": fetched_from}
 
     async def m_following(self, params: dict[str, Any], conn: "_Connection") -> list[str]:
         return self.d.node.following()

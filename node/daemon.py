@@ -20,12 +20,13 @@ import trio
 
 from murmurate.crypto import SigningIdentity, encode_id
 
+from . import media
 from .api import ApiServer
 from .core.bootstrap import parse_bootstrap
 from .core.contact import Contact
 from .errors import NodeError
 from .home import Home, socket_path
-from .p2p import HostConfig, open_host, peer_id_from_public_key, public_key_from_peer_id
+from .p2p import HostConfig, P2PError, open_host, peer_id_from_public_key, public_key_from_peer_id
 from .replicator import Replicator
 from .service import LocalNode
 from .writer import StoreWriter
@@ -105,6 +106,7 @@ class Daemon:
                     self.replicator = Replicator(host, self.store, self.writer, self.identity.public_key,
                                                  now_ms=self.now_ms, resync_s=self.options.resync_s)
                     await nursery.start(self.replicator.run)
+                    host.serve(media.PROTOCOL, lambda stream: media.serve_blob(self.writer, stream))
                     self._add_known_peers()
                     nursery.start_soon(self._open_private_posts, self.writer.listen())
                     if self.options.mdns:
@@ -168,6 +170,20 @@ class Daemon:
             log.warning("%s", problem)
         for peer in parsed.peers:
             self.replicator.add_peer(peer.peer_id, list(peer.addrs), "bootstrap")
+
+    async def fetch_blob(self, blob: bytes) -> str:
+        """Fetch a blob from the first connected peer that has it. Returns that peer's id."""
+        for peer_id in self.host.connected_peers():
+            if self.replicator._is_banned(peer_id):
+                continue
+            try:
+                if await media.fetch_blob(self.host, self.writer, peer_id, blob) is not None:
+                    return peer_id
+            except media.BlobProtocolError as e:
+                self.replicator._cut_off(peer_id, f"blob: {e}")
+            except (P2PError, trio.TooSlowError) as e:
+                log.info("blob from %s failed: %s", peer_id, e)
+        raise NodeError("no connected peer has that blob")
 
     def remember_contact(self, contact: Contact) -> None:
         """Keep a followed contact's addresses in the peer book and dial them now."""

@@ -21,6 +21,7 @@ from murmurate.store.archive import export_archive, import_archive
 from . import social
 from .core import text as post_text
 from .core.contact import Contact, parse_contact
+from .core.media import media_payload
 from .core.views import entry_view, parse_ref
 from .errors import AlreadyInitializedError, NotInitializedError, UsageError
 from .home import Config, Home
@@ -81,7 +82,8 @@ class LocalNode:
         return self._append(identity, PayloadType.POST, self.prepare_post(text, cw=cw, reply_to=reply_to, lang=lang))
 
     def prepare_post(self, text: str, *, cw: str | None = None, reply_to: str | None = None,
-                     lang: str | None = None, visibility: str = "public") -> dict[str, Any]:
+                     lang: str | None = None, visibility: str = "public",
+                     media: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The payload of a post, checked against this node's limits. Raises UsageError."""
         if not isinstance(text, str) or (cw is not None and not isinstance(cw, str)):
             raise UsageError("text and cw must be strings")
@@ -113,6 +115,10 @@ class LocalNode:
             root = parse_ref(view["root"]) if "root" in view else parent_ref
             payload["reply"] = ref_value(parent_ref)
             payload["root"] = ref_value(root)
+        if media:
+            if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
+                raise UsageError("media is a list of {blob, alt, mime} from `attach`")
+            payload["media"] = media_payload(media, self.store.blob_size)
         tags = post_text.hashtags(text)
         if tags:
             payload["tags"] = tags
@@ -151,7 +157,7 @@ class LocalNode:
         if verb == "post":
             visibility = params.get("visibility", "public")
             payload = self.prepare_post(params["text"], cw=params.get("cw"), reply_to=params.get("reply_to"),
-                                        lang=params.get("lang"), visibility=visibility)
+                                        lang=params.get("lang"), visibility=visibility, media=params.get("media"))
             if visibility == "followers":
                 return self.private.plan_followers_post(identity, payload)
             if visibility == "direct":

@@ -24,7 +24,7 @@ Layout (docs/architecture.md, "Store"):
     follows    follower author | followee author -> seq u64 of the follow entry
     held       author | seq u64 -> entry frame      (waiting for a gap to fill)
     forks      author | seq u64 -> [envelope kept, envelope refused]
-    blobs      hash -> bytes (media; see the social-model issue)
+    blobs      hash | chunk index u32 -> chunk; hash | 0xFFFFFFFF -> size (store/blobs.py)
     peers      peer id -> record (see the network issue)
 """
 
@@ -44,7 +44,7 @@ import msgpack
 from murmurate.crypto import SigningIdentity
 
 from . import entry as entry_format
-from . import social
+from . import blobs, social
 from .entry import Entry, Envelope, PayloadType
 from .errors import InvalidEntryError, LocalStoreError, Reason, SchemaTooNewError, StoreFullError
 from .feed import FeedHead, Placement, place
@@ -581,6 +581,49 @@ class Store:
                 out.append(tag)
                 ok = cur.set_range(tag_bytes + b"\x01")  # past every key of this tag
         return out
+
+    # -- media blobs -------------------------------------------------------------------------------
+
+    def blob_size(self, blob_hash: bytes) -> int | None:
+        """Size of a complete blob this store holds, or None."""
+        with self._env.begin() as txn:
+            return blobs.size_of(txn, self._db["blobs"], blob_hash)
+
+    def put_blob_chunks(self, blob_hash: bytes, chunks: list[tuple[int, bytes]]) -> None:
+        """Write some chunks of a blob being received (not visible until `finish_blob`)."""
+        with self._write() as batch:
+            for index, data in chunks:
+                blobs.put_chunk(batch.txn, self._db["blobs"], blob_hash, index, data)
+
+    def finish_blob(self, blob_hash: bytes) -> int:
+        """Check a received blob against its hash: keep it (returns the size) or drop it and
+        raise blobs.BlobError."""
+        error: blobs.BlobError | None = None
+        with self._write() as batch:
+            try:
+                return blobs.finish(batch.txn, self._db["blobs"], blob_hash)
+            except blobs.BlobError as e:
+                error = e  # commit the removal of the chunks, then raise
+        raise error
+
+    def discard_partial_blob(self, blob_hash: bytes) -> None:
+        """Remove the chunks of a blob whose receiving failed (a complete blob is kept)."""
+        with self._write() as batch:
+            if blobs.size_of(batch.txn, self._db["blobs"], blob_hash) is None:
+                blobs.discard(batch.txn, self._db["blobs"], blob_hash)
+
+    def blob_chunks(self, blob_hash: bytes, start: int = 0, count: int = 16) -> list[tuple[int, bytes]]:
+        """Up to `count` chunks of a complete blob from chunk `start` (a short read transaction
+        per call, so serving a large blob never pins the database)."""
+        with self._env.begin() as txn:
+            if blobs.size_of(txn, self._db["blobs"], blob_hash) is None:
+                return []
+            out = []
+            for index, data in blobs.read_chunks(txn, self._db["blobs"], blob_hash, start):
+                out.append((index, data))
+                if len(out) >= count:
+                    break
+            return out
 
     # -- local settings (never replicated) -----------------------------------------------------
 

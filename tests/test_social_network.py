@@ -138,3 +138,30 @@ def test_followers_only_and_direct_posts_stay_private(tmp_path: Path) -> None:
     finally:
         for node in (a, b, c):
             node.close()
+
+
+def test_media_blobs_travel_on_demand_and_bad_bytes_are_refused(tmp_path: Path) -> None:
+    a, b = DaemonProcess(tmp_path, "a").init(), DaemonProcess(tmp_path, "b").init()
+    picture = tmp_path / "picture.bin"
+    picture.write_bytes(bytes(range(256)) * 12_000)  # 3 MB: 47 chunks
+    try:
+        a.start()
+        b.start()
+        b.call("follow", id=a.contact())
+        ref = a.call("attach", path=str(picture), alt="a gradient, repeated")
+        post = a.call("post", text="look", media=[ref])
+        wait_until(lambda: post["seq"] in feed_seqs(b, a.id), what="the post at b")
+        item = next(i for i in b.call("log", author=a.id) if i["seq"] == post["seq"])
+        assert item["media"] == [{"blob": ref["blob"], "size": 3_072_000, "mime": "application/octet-stream",
+                                  "alt": "a gradient, repeated"}]
+        out = tmp_path / "at-b.bin"
+        got = b.call("blob", hash=ref["blob"], out=str(out))
+        assert got["fetched_from"] == a.info["peer_id"] and out.read_bytes() == picture.read_bytes()
+        # A blob nobody has is a clear error; an attachment over 4 is refused.
+        with pytest.raises(Exception, match="no connected peer has that blob"):
+            b.call("blob", hash="00" * 32, out=str(tmp_path / "nothing"))
+        with pytest.raises(Exception, match="at most 4"):
+            a.call("post", text="too many", media=[ref] * 5)
+    finally:
+        a.close()
+        b.close()

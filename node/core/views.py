@@ -71,6 +71,12 @@ def entry_view(stored: StoredEntry, *, payload_type: int | None = None) -> dict[
         if index.root:
             view["root"] = ref_text(index.root.author, index.root.seq)
         view["tags"] = list(index.tags)
+        media = payload.get("media")
+        if isinstance(media, list):
+            view["media"] = [{"blob": m["blob"].hex(), "size": m.get("size"), "mime": m.get("mime"),
+                              "alt": m.get("alt", "")}
+                             for m in media[:4] if isinstance(m, dict) and isinstance(m.get("blob"), bytes)
+                             and len(m["blob"]) == 32]
         view["mentions"] = [encode_id(m) for m in index.mentions]
     elif ptype in (PayloadType.FOLLOW, PayloadType.UNFOLLOW, PayloadType.BLOCK, PayloadType.UNBLOCK):
         who = payload.get("id")
