@@ -110,7 +110,12 @@ class Daemon:
                     self._add_known_peers()
                     nursery.start_soon(self._open_private_posts, self.writer.listen())
                     if self.options.mdns:
-                        host.on_peer_found(lambda peer_id, addrs: self.replicator.add_peer(peer_id, addrs, "lan"))
+                        def found(peer_id: str, addrs: list[str]) -> None:
+                            # Kept in the peer book: the "local" timeline is the LAN's authors.
+                            self.replicator.add_peer(peer_id, addrs, "lan")
+                            entry = {"addrs": addrs, "source": "lan"}
+                            nursery.start_soon(self.writer.call, lambda store: store.put_peer(peer_id.encode(), entry))
+                        host.on_peer_found(found)
                     await nursery.start(ApiServer(self).serve, self.socket)
                     info = {"id": encode_id(self.identity.public_key), "peer_id": host.peer_id,
                             "addrs": host.addrs(), "socket": str(self.socket)}

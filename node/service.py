@@ -293,6 +293,8 @@ class LocalNode:
                 if not tag:
                     raise UsageError("which hashtag?")
                 page = self.store.hashtag(normalize_tag(tag), limit=limit, cursor=cursor)
+            elif which == "local":
+                page = self.store.timeline(self.local_authors(me), limit=limit, cursor=cursor)
             elif which == "list":
                 members = social.list_members(self.store, list_name or "")
                 if not members:
@@ -304,6 +306,25 @@ class LocalNode:
             raise UsageError(str(e)) from None
         views = social.Views(self.store, me)
         return {"items": views.items(page.items), "next_cursor": page.next_cursor}
+
+    def local_authors(self, me: bytes) -> list[bytes]:
+        """Mastodon's "local": people near this node. Here: authors whose nodes were found on
+        the LAN (mDNS), and authors whose profile names a relay this node's profile names too."""
+        from .core.peer_ids import author_of_peer
+        authors = {me}
+        for peer_id, info in self.store.peers().items():
+            author = author_of_peer(peer_id.decode(errors="replace"))
+            if info.get("source") == "lan" and author is not None:
+                authors.add(author)
+        mine = self.store.profile(me)
+        my_relays = set((mine.payload or {}).get("relays", [])) if mine is not None else set()
+        if my_relays:
+            for author in self.store.profile_authors():
+                profile = self.store.profile(author)
+                relays = (profile.payload or {}).get("relays", []) if profile is not None else []
+                if isinstance(relays, list) and my_relays & {r for r in relays if isinstance(r, str)}:
+                    authors.add(author)
+        return sorted(authors)
 
     def following(self) -> list[str]:
         return [encode_id(k) for k in self.store.follows(self._self_key())]

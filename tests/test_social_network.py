@@ -165,3 +165,25 @@ def test_media_blobs_travel_on_demand_and_bad_bytes_are_refused(tmp_path: Path) 
     finally:
         a.close()
         b.close()
+
+
+def test_local_timeline_is_the_people_who_share_a_relay(tmp_path: Path) -> None:
+    a, b, c = (DaemonProcess(tmp_path, n).init() for n in ("a", "b", "c"))
+    relay = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWRelayRelayRelayRelayRelayRelayRelayRelayRela"
+    try:
+        for node in (a, b, c):
+            node.start()
+        a.call("set_profile", relays=[relay])
+        b.call("set_profile", relays=[relay])
+        c.call("set_profile", relays=["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWElsewhere"])
+        b.call("follow", id=a.contact())
+        b.call("follow", id=c.contact())
+        pa, pc = a.call("post", text="from a"), c.call("post", text="from c")
+        wait_until(lambda: pa["seq"] in feed_seqs(b, a.id) and pc["seq"] in feed_seqs(b, c.id), what="both at b")
+        local = [i["text"] for i in b.call("timeline", which="local")["items"] if i["type"] == "post"]
+        assert local == ["from a"]
+        fed = [i["text"] for i in b.call("timeline", which="federated")["items"] if i["type"] == "post"]
+        assert sorted(fed) == ["from a", "from c"]
+    finally:
+        for node in (a, b, c):
+            node.close()
