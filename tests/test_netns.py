@@ -272,8 +272,10 @@ def test_replication_survives_loss_delay_and_cuts(tmp_path: Path) -> None:
 
         proxy_stats = proxy.stop()
         print("proxy:", proxy_stats, "b:", b_stats, f"{time.monotonic() - started:.1f} s")
-        # The faults really happened, and replication went on after them.
-        assert proxy_stats["cuts"] >= 1 and proxy_stats["connections"] > proxy_stats["cuts"], proxy_stats
+        # The faults really happened, and replication went on after them: the first connection is
+        # cut after at most 150 kB, less than the run needs, so B must have connected again. (The
+        # last cut may come after everything arrived, so connections may equal cuts.)
+        assert proxy_stats["cuts"] >= 1 and proxy_stats["connections"] >= 2, proxy_stats
         # Both paths carried entries (catch-up and live gossip), and no cut made B ban A.
         assert b_stats["synced_entries"] >= 1 and b_stats["gossip_in"] >= 1, b_stats
         assert b_stats["peers_cut_off"] == 0, b_stats
