@@ -136,3 +136,21 @@ def test_peers_on_the_lan_find_each_other_with_mdns(nodes) -> None:
                    for p in node.call("peers"))
 
     wait_until(lambda: found(a, b) or found(b, a), what="an mDNS discovery")
+
+
+def test_unreachable_and_malformed_bootstrap_peers_never_block_start(nodes, tmp_path: Path) -> None:
+    bootstrap = tmp_path / "bootstrap_peers.toml"
+    bootstrap.write_text('''
+[[peer]]
+name = "gone"
+addrs = ["/ip4/127.0.0.1/tcp/9/p2p/12D3KooWRBhwfeP2Y7TCx1SM6s8rQXkE4WuCnFmpA3WpkS3pSzxa"]
+[[peer]]
+addrs = ["not a multiaddr"]
+''')
+    a = nodes["_make"]("a", extra_args=("--bootstrap", str(bootstrap))).start()
+    assert a.call("ping") == "pong"
+    assert any("addrs must be a list of multiaddrs" in line for line in a.log)
+    wait_until(lambda: any(p["source"] == "bootstrap" and p["last_error"] for p in a.call("peers")),
+               what="the unreachable bootstrap peer to be tried and fail")
+    a.call("post", text="still working")
+    assert [i["text"] for i in a.call("log")] == ["still working"]
