@@ -83,7 +83,7 @@ class LocalNode:
 
     def prepare_post(self, text: str, *, cw: str | None = None, reply_to: str | None = None,
                      lang: str | None = None, visibility: str = "public",
-                     media: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                     media: list[dict[str, Any]] | None = None, quote: str | None = None) -> dict[str, Any]:
         """The payload of a post, checked against this node's limits. Raises UsageError."""
         if not isinstance(text, str) or (cw is not None and not isinstance(cw, str)):
             raise UsageError("text and cw must be strings")
@@ -115,6 +115,14 @@ class LocalNode:
             root = parse_ref(view["root"]) if "root" in view else parent_ref
             payload["reply"] = ref_value(parent_ref)
             payload["root"] = ref_value(root)
+        if quote:
+            quoted_ref = parse_ref(quote)
+            quoted = self.store.get(quoted_ref.author, quoted_ref.seq)
+            if quoted is None or quoted.dropped or quoted.envelope.payload_type != PayloadType.POST:
+                raise UsageError(f"{quote} is not a post on this node that can be quoted")
+            if (quoted.payload or {}).get("vis") not in (None, "public", "unlisted"):
+                raise UsageError("only public and unlisted posts can be quoted")
+            payload["quote"] = ref_value(quoted_ref)
         if media:
             if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
                 raise UsageError("media is a list of {blob, alt, mime} from `attach`")
@@ -157,7 +165,8 @@ class LocalNode:
         if verb == "post":
             visibility = params.get("visibility", "public")
             payload = self.prepare_post(params["text"], cw=params.get("cw"), reply_to=params.get("reply_to"),
-                                        lang=params.get("lang"), visibility=visibility, media=params.get("media"))
+                                        lang=params.get("lang"), visibility=visibility, media=params.get("media"),
+                                        quote=params.get("quote"))
             if visibility == "followers":
                 return self.private.plan_followers_post(identity, payload)
             if visibility == "direct":

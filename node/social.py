@@ -262,6 +262,11 @@ class Views:
                 view["favourited"] = any(a == self.me for a, _ in counts.get("favourite", []))
             view["replies"] = len([r for r in self.store.replies_under(env.author, env.seq)
                                    if (r.payload or {}).get("reply") == [env.author, env.seq]])
+        if "quote" in view and depth == 0:
+            quoted_ref = parse_ref(view["quote"])
+            quoted = self.store.get(quoted_ref.author, quoted_ref.seq)
+            if quoted is not None and not self.hidden(quoted, strict=False):
+                view["quoted_post"] = self.item(quoted, depth=1)
         if env.payload_type == PayloadType.BOOST and "target" in view and depth == 0:
             target = parse_ref(view["target"])
             boosted = self.store.get(target.author, target.seq)

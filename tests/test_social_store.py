@@ -117,3 +117,19 @@ def test_a_version_1_store_is_migrated_by_indexing_its_log(tmp_path: Path) -> No
     assert s.schema_version == 2
     assert s.interactions(A.public_key, p)["boost"] == [(B.public_key, 1)]
     assert len(s.notifications(A.public_key)[0]) == 1
+
+
+def test_a_quote_post_shows_the_quoted_post_and_notifies_its_author(tmp_path: Path) -> None:
+    from murmurate.crypto import encode_id
+    from murmurate.node import Home, LocalNode
+
+    home = Home(tmp_path / "b", tmp_path / "b" / "config.toml")
+    node = LocalNode(home, now_ms=lambda: T, random_bytes=lambda n: bytes([7]) * n)
+    node.init(None)
+    me = node.unlock(None)
+    p = post(node.store, A, "original", T)
+    quote = node.act(me, "post", {"text": "so true", "quote": f"{encode_id(A.public_key)}/{p}"})
+    assert quote["quote"] == f"{encode_id(A.public_key)}/{p}" and quote["quoted_post"]["text"] == "original"
+    assert [k for _, k in node.store.notifications(A.public_key)[0]] == [["quote"]]
+    assert "quote" in node.store.interactions(A.public_key, p)
+    node.close()

@@ -68,6 +68,9 @@ def entry_view(stored: StoredEntry, *, payload_type: int | None = None) -> dict[
             view["lang"] = payload["lang"]
         if index.reply_to:
             view["reply_to"] = ref_text(index.reply_to.author, index.reply_to.seq)
+        quote = read_ref(payload.get("quote"))
+        if quote:
+            view["quote"] = ref_text(quote.author, quote.seq)
         if index.root:
             view["root"] = ref_text(index.root.author, index.root.seq)
         view["tags"] = list(index.tags)
