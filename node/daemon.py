@@ -19,6 +19,7 @@ from typing import Any
 import trio
 
 from murmurate.crypto import SigningIdentity, encode_id
+from murmurate.store import PayloadType
 
 from . import media
 from .api import ApiServer
@@ -141,11 +142,10 @@ class Daemon:
             log.info("opened %d private posts", opened)
         async for commit in commits:
             refs = list(commit.appended)
-
-            def absorb(store: Any) -> int:
-                entries = [store.get(a, s) for a, s in refs]
-                return private.absorb(self.identity, [e for e in entries if e is not None])
-            await self.writer.call(absorb)
+            # Only type-11 entries can hold keys or private posts; the seq index says which.
+            encrypted = await trio.to_thread.run_sync(self.store.of_type, PayloadType.ENCRYPTED, refs)
+            if encrypted:
+                await self.writer.call(lambda store, e=encrypted: private.absorb(self.identity, e))
 
     async def _watch_signals(self, signals: Any) -> None:
         async for signum in signals:

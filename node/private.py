@@ -140,14 +140,9 @@ class Private:
         return opened
 
     def absorb_all(self, identity: SigningIdentity) -> int:
-        """Open everything this store holds that `identity` can (at daemon start)."""
-        total = 0
-        for info in self.store.feeds():
-            if info.head is not None:
-                encrypted = [s for s in self.store.entries(info.author)
-                             if s.envelope.payload_type == PayloadType.ENCRYPTED]
-                total += self.absorb(identity, encrypted)
-        return total
+        """Open everything this store holds that `identity` can (at daemon start). Only type-11
+        entries are read: the seq index knows every entry's type."""
+        return self.absorb(identity, self.store.of_type(PayloadType.ENCRYPTED))
 
     def plaintext(self, author: bytes, seq: int) -> tuple[str, dict[str, Any]] | None:
         """(visibility, payload) of an opened private post, or None."""

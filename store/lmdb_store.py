@@ -340,6 +340,39 @@ class Store:
                 out.append((bytes(key[:32]), U64.unpack(key[32:])[0], kept, refused))
             return out
 
+    def of_type(self, payload_type: int, refs: Iterable[tuple[bytes, int]] | None = None) -> list[StoredEntry]:
+        """The stored entries of one payload type, among `refs` or in the whole store.
+
+        Types come from the seq index, so only matching entries are read and decoded."""
+        out: list[StoredEntry] = []
+        with self._env.begin(buffers=True) as txn:
+            if refs is not None:
+                nums: dict[bytes, int | None] = {}
+                for author, seq in refs:
+                    if author not in nums:
+                        raw = txn.get(author, db=self._db["feeds"])
+                        nums[author] = FeedRecord.unpack(raw).feed_num if raw is not None else None
+                    num = nums[author]
+                    item = self._seq_item(txn, num, seq) if num is not None else None
+                    if item is not None and item[3] == payload_type:
+                        stored = self._load(txn, author, num, seq)
+                        if stored is not None:
+                            out.append(stored)
+                return out
+            authors: dict[int, bytes] = {}
+            cur = txn.cursor(db=self._db["by_seq"])
+            for key, value in cur:
+                seq, _, _, ptype = SEQ_ITEM.unpack(value)
+                if ptype != payload_type:
+                    continue
+                num = U32.unpack(key)[0]
+                if num not in authors:
+                    authors[num] = bytes(txn.get(key, db=self._db["feed_nums"]))
+                stored = self._load(txn, authors[num], num, seq)
+                if stored is not None:
+                    out.append(stored)
+        return out
+
     def frames(self, author: bytes, from_seq: int, to_seq: int) -> list[bytes]:
         """Wire frames of one feed's entries from_seq..to_seq (inclusive), for serving peers.
         Payloads are sent as stored (nil where dropped); nothing is decoded."""

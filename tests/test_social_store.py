@@ -133,3 +133,16 @@ def test_a_quote_post_shows_the_quoted_post_and_notifies_its_author(tmp_path: Pa
     assert [k for _, k in node.store.notifications(A.public_key)[0]] == [["quote"]]
     assert "quote" in node.store.interactions(A.public_key, p)
     node.close()
+
+
+def test_of_type_reads_only_entries_of_that_type(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s")
+    post(s, A, "public", T)
+    s.append_own(A, PayloadType.ENCRYPTED, {"box": b"x"}, T + 1)
+    post(s, B, "public too", T + 2)
+    s.append_own(B, PayloadType.ENCRYPTED, {"box": b"y"}, T + 3)
+    everywhere = s.of_type(PayloadType.ENCRYPTED)
+    assert sorted((e.envelope.author, e.envelope.seq) for e in everywhere) == sorted(
+        [(A.public_key, 2), (B.public_key, 2)])
+    among = s.of_type(PayloadType.ENCRYPTED, [(A.public_key, 1), (A.public_key, 2), (C.public_key, 1)])
+    assert [(e.envelope.author, e.envelope.seq) for e in among] == [(A.public_key, 2)]
