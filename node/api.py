@@ -92,13 +92,15 @@ class ApiServer:
             reply = rpc.encode_error(request.id, e.code, e.message)
         except (NodeError, CryptoError, StoreError, InvalidIdError, ValueError, OSError) as e:
             reply = rpc.encode_error(request.id, rpc.APP_ERROR, str(e), {"kind": type(e).__name__})
-        except (TypeError, KeyError) as e:
+        except (TypeError, KeyError, AttributeError) as e:
             reply = rpc.encode_error(request.id, rpc.INVALID_PARAMS, f"bad params: {e}")
         except Exception:
             log.exception("method %s failed", request.method)
             reply = rpc.encode_error(request.id, rpc.INTERNAL_ERROR, "internal error (see the daemon's log)")
         if request.id is not None:
             await conn.send(reply)
+        if request.method == "shutdown" and handler is not None:
+            self.d.request_stop()  # after the answer is on its way, so the caller gets it
 
     # -- methods (docs/api.md) -------------------------------------------------------------
 
@@ -145,7 +147,10 @@ class ApiServer:
         alt = params.get("alt", "")
         if not isinstance(alt, str):
             raise rpc.RpcError(rpc.INVALID_PARAMS, "alt must be a string")
-        return await media.attach(self.d.writer, _text(params, "path"), alt=alt, mime=params.get("mime"))
+        mime = params.get("mime")
+        if mime is not None and not isinstance(mime, str):
+            raise rpc.RpcError(rpc.INVALID_PARAMS, "mime must be a string")
+        return await media.attach(self.d.writer, _path(params, "path"), alt=alt, mime=mime)
 
     async def m_blob(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         """Write a blob to the file `out`, fetching it from connected peers first if needed."""
@@ -158,7 +163,7 @@ class ApiServer:
         fetched_from = None
         if self.d.store.blob_size(blob) is None:
             fetched_from = await self.d.fetch_blob(blob)
-        size = await media.save_blob(self.d.writer, blob, _text(params, "out"))
+        size = await media.save_blob(self.d.writer, blob, _path(params, "out"))
         return {"out": params["out"], "size": size, "fetched_from": fetched_from}
 
     async def m_following(self, params: dict[str, Any], conn: "_Connection") -> list[str]:
@@ -176,6 +181,45 @@ class ApiServer:
         peer_id = await self.d.host.dial(_text(params, "addr"))
         return {"peer_id": peer_id}
 
+    async def m_relay_add(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+        """Join a relay with its code (node/relay): keep it in the peer book, list it in our profile."""
+        from .relay import client as relay_client
+        from .relay.protocol import parse_code
+
+        code = parse_code(_text(params, "code"))
+        peer_id, account = await relay_client.join(self.d.host, self.d.identity, code, self.d.now_ms())
+        entry = {"addrs": list(code.addrs), "source": "relay"}
+        await self.d.writer.call(lambda store: store.put_peer(peer_id.encode(), entry))
+        self.d.replicator.add_peer(peer_id, list(code.addrs), "relay")
+        first = code.addrs[0] if "/p2p/" in code.addrs[0] else f"{code.addrs[0]}/p2p/{peer_id}"
+        relays = await trio.to_thread.run_sync(lambda: self.d.node.read("profile", {})["relays"])
+        ref = None
+        if not any(r.endswith("/p2p/" + peer_id) for r in relays):
+            item = await self._write_verb("set_profile", {"relays": [*relays, first][-8:]})
+            ref = item["ref"]
+        return {"relay": encode_id(code.public_key), "peer_id": peer_id, "account": account, "profile": ref}
+
+    async def m_relay_status(self, params: dict[str, Any], conn: "_Connection") -> list[dict[str, Any]]:
+        """Ask every relay in the peer book how our account stands (usage, quota, refusals)."""
+        from .relay import client as relay_client
+        from .relay.protocol import StatusRequest
+
+        out = []
+        for peer_id, info in self.d.store.peers().items():
+            if info.get("source") != "relay":
+                continue
+            row: dict[str, Any] = {"peer_id": peer_id.decode(), "addrs": info.get("addrs", [])}
+            try:
+                if peer_id.decode() not in self.d.host.connected_peers():
+                    await relay_client.reach(self.d.host, relay_client.code_from_book(peer_id.decode(), row["addrs"]))
+                row["account"] = await relay_client.request(self.d.host, peer_id.decode(), StatusRequest())
+            except relay_client.RelayRefusedError as e:
+                row["refused"] = {"code": e.code, "message": str(e)}
+            except NodeError as e:
+                row["error"] = str(e)
+            out.append(row)
+        return out
+
     async def m_peers(self, params: dict[str, Any], conn: "_Connection") -> list[dict[str, Any]]:
         return self.d.peer_list()
 
@@ -188,11 +232,11 @@ class ApiServer:
         return await trio.to_thread.run_sync(self.d.node.verify)
 
     async def m_export(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        path = _text(params, "file")
+        path = _path(params, "file")
         return await trio.to_thread.run_sync(self.d.node.export, path)
 
     async def m_import(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        path = _text(params, "file")
+        path = _path(params, "file")
         # Through the writer, so it is the one task writing, and subscribers hear of it.
         return await self.d.writer.call(lambda store: self.d.node.import_(path))
 
@@ -215,8 +259,7 @@ class ApiServer:
         return True
 
     async def m_shutdown(self, params: dict[str, Any], conn: "_Connection") -> bool:
-        self.d.request_stop()
-        return True
+        return True  # _answer stops the daemon once this reply is sent
 
     async def _push(self, conn: "_Connection", sub_id: int, commits: Any) -> None:
         try:
@@ -306,6 +349,14 @@ class _Connection:
             await self.send(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             pass
+
+
+def _path(params: dict[str, Any], name: str) -> str:
+    value = _text(params, name)
+    if not value.startswith("/"):
+        raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {name!r} must be an absolute path (the daemon's "
+                                                "working folder is not yours)")
+    return value
 
 
 def _text(params: dict[str, Any], name: str) -> str:

@@ -9,6 +9,9 @@
   unreachable peers never block anything.
 - A peer that sends a bad signature, a fork, an oversized frame or garbage is cut off and
   banned for `ban_s`; what the store holds is never touched by it (the store refuses).
+- Policy hooks (a relay, node/relay/relay.py, passes them; a personal node passes none):
+  `wanted` replaces "myself and whom I follow"; `serve_refusal` names a peer that is served
+  nothing (it gets a sync `error` saying why). (A relay's quotas live in its writer.)
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ class PeerState:
 class Replicator:
     def __init__(self, host: P2PHost, store: Store, writer: StoreWriter, self_id: bytes, *,
                  now_ms: Callable[[], int], resync_s: float = 30.0, ban_s: float = 600.0,
-                 auto_sync: bool = True) -> None:
+                 auto_sync: bool = True, wanted: Callable[[], list[bytes]] | None = None,
+                 serve_refusal: Callable[[str], str | None] | None = None) -> None:
         self.host = host
         self.store = store
         self.writer = writer
@@ -75,6 +79,8 @@ class Replicator:
         self.resync_s = resync_s
         self.ban_s = ban_s
         self.auto_sync = auto_sync  # tests drive fetches by hand with False
+        self._wanted = wanted
+        self._serve_refusal = serve_refusal
         self.peers: dict[str, PeerState] = {}
         self.banned: dict[str, float] = {}
         self.remote_heads: dict[bytes, int] = {}
@@ -83,7 +89,8 @@ class Replicator:
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self._syncing: set[str] = set()
-        self.stats = {"gossip_in": 0, "gossip_bad": 0, "synced_entries": 0, "peers_cut_off": 0}
+        self.stats = {"gossip_in": 0, "gossip_bad": 0, "synced_entries": 0, "peers_cut_off": 0,
+                      "served_entries": 0}
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -100,7 +107,9 @@ class Replicator:
                 nursery.start_soon(self._peer_loop)
 
     def wanted_feeds(self) -> list[bytes]:
-        """Policy of a personal node: itself and the feeds it follows."""
+        """Policy of a personal node: itself and the feeds it follows (or the `wanted` hook's)."""
+        if self._wanted is not None:
+            return self._wanted()
         return [self.self_id, *self.store.follows(self.self_id)]
 
     async def feeds_changed(self) -> None:
@@ -130,6 +139,15 @@ class Replicator:
             await stream.reset()
             return
         channel = _MessageStream(stream)
+        refusal = self._serve_refusal(stream.remote_peer) if self._serve_refusal is not None else None
+        if refusal:
+            log.info("refusing sync to %s: %s", stream.remote_peer, refusal)
+            try:
+                await channel.send(sync.Error(refusal))
+                await stream.close()
+            except P2PError:
+                pass
+            return
         try:
             while True:
                 message = await channel.receive()
@@ -150,6 +168,7 @@ class Replicator:
                             break
                         for batch in sync.batches(author, frames):
                             await channel.send(batch)
+                        self.stats["served_entries"] += len(frames)
                         seq = top + 1
                 await channel.send(Done())
         except (SyncProtocolError, framing.FrameError) as e:

@@ -195,7 +195,8 @@ class LocalNode:
             return social.plan_edit(s, me, params["ref"], payload)
         if verb == "set_profile":
             return social.plan_profile(s, me, name=params.get("name"), bio=params.get("bio"),
-                                       relays=params.get("relays"), pinned=params.get("pinned"))
+                                       relays=params.get("relays"), pinned=params.get("pinned"),
+                                       avatar=params.get("avatar"))
         if verb in ("block", "unblock"):
             return social.plan_block(s, me, params["id"], block=verb == "block")
         if verb == "follow":
@@ -235,7 +236,8 @@ class LocalNode:
             return self.feed_view(params.get("which", "home"), limit=limit, cursor=params.get("cursor"),
                                   tag=params.get("tag"), list_name=params.get("list"))
         if verb == "thread":
-            return self.views().thread(params["ref"])
+            return self.views().thread(params["ref"], limit=limit if "limit" in params else 50,
+                                       cursor=params.get("cursor"))
         if verb == "history":
             return self.views().history(params["ref"])
         if verb == "notifications":
@@ -299,7 +301,7 @@ class LocalNode:
             elif which == "federated":
                 page = self.store.federated(limit=limit, cursor=cursor)
             elif which == "hashtag":
-                if not tag:
+                if not tag or not isinstance(tag, str):
                     raise UsageError("which hashtag?")
                 page = self.store.hashtag(normalize_tag(tag), limit=limit, cursor=cursor)
             elif which == "local":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from murmurate.crypto import decode_id, encode_id
-from murmurate.store import PayloadType, Store, StoredEntry, normalize_tag
+from murmurate.store import PayloadType, Store, StoredEntry, normalize_tag, read_ref
 
 from .core.views import entry_view, parse_ref, ref_text
 from .errors import UsageError
@@ -94,23 +94,32 @@ def plan_edit(store: Store, me: bytes, ref: str, post_payload: dict[str, Any]) -
 
 
 def plan_profile(store: Store, me: bytes, *, name: str | None = None, bio: str | None = None,
-                 relays: list[str] | None = None, pinned: list[str] | None = None) -> Plan:
+                 relays: list[str] | None = None, pinned: list[str] | None = None,
+                 avatar: dict[str, Any] | None = None) -> Plan:
     """A new profile entry: unspecified fields keep their current values."""
     current = store.profile(me)
     payload: dict[str, Any] = dict(current.payload) if current is not None and current.payload else {}
     if name is not None:
-        if len(name) > MAX_NAME_CHARS or "\n" in name:
+        if not isinstance(name, str) or len(name) > MAX_NAME_CHARS or "\n" in name:
             raise UsageError(f"a display name is one line of at most {MAX_NAME_CHARS} characters")
         payload["name"] = name
     if bio is not None:
-        if len(bio) > MAX_BIO_CHARS:
+        if not isinstance(bio, str) or len(bio) > MAX_BIO_CHARS:
             raise UsageError(f"a bio is at most {MAX_BIO_CHARS} characters")
         payload["bio"] = bio
     if relays is not None:
-        if len(relays) > MAX_RELAYS or not all(isinstance(r, str) and r.startswith("/") for r in relays):
+        if not isinstance(relays, list) or len(relays) > MAX_RELAYS or not all(isinstance(r, str) and r.startswith("/") for r in relays):
             raise UsageError(f"relays are up to {MAX_RELAYS} multiaddrs or contact addresses")
         payload["relays"] = relays
+    if avatar is not None:
+        from .core.media import media_payload
+        if not isinstance(avatar, dict):
+            raise UsageError("avatar is the result of `attach` (an image stored here)")
+        image = media_payload([avatar], store.blob_size)[0]
+        payload["avatar"] = {"blob": image["blob"], "size": image["size"], "mime": image["mime"]}
     if pinned is not None:
+        if not isinstance(pinned, list):
+            raise UsageError("pinned is a list of refs")
         seqs = []
         for ref in pinned[:MAX_PINNED]:
             target = parse_ref(ref)
@@ -221,8 +230,8 @@ class Views:
         if author in self.blocked:
             return True
         payload = stored.payload or {}
-        target = payload.get("target")
-        if isinstance(target, list) and target and target[0] in self.blocked:
+        target = read_ref(payload.get("target"))
+        if target is not None and target.author in self.blocked:
             return True  # a boost or favourite of a blocked author's post
         if not strict:
             return False
@@ -231,12 +240,12 @@ class Views:
         text = payload.get("text")
         if isinstance(text, str) and any(w in text.casefold() for w in self.muted_words):
             return True
-        root = payload.get("root")
-        if isinstance(root, list) and len(root) == 2 and ref_text(root[0], root[1]) in self.muted_threads:
+        root = read_ref(payload.get("root"))
+        if root is not None and ref_text(root.author, root.seq) in self.muted_threads:
             return True
         return False
 
-    def item(self, stored: StoredEntry, *, depth: int = 0) -> dict[str, Any]:
+    def item(self, stored: StoredEntry, *, depth: int = 0, count_replies: bool = True) -> dict[str, Any]:
         env = stored.envelope
         if env.payload_type == PayloadType.ENCRYPTED and not stored.dropped:
             return self._private_item(stored)
@@ -260,8 +269,10 @@ class Views:
             if self.me is not None:
                 view["boosted"] = any(a == self.me for a, _ in counts.get("boost", []))
                 view["favourited"] = any(a == self.me for a, _ in counts.get("favourite", []))
-            view["replies"] = len([r for r in self.store.replies_under(env.author, env.seq)
-                                   if (r.payload or {}).get("reply") == [env.author, env.seq]])
+            if count_replies:
+                # From the index alone: direct replies, or for a thread's first post every
+                # reply in the thread (what the thread view will show under it).
+                view["replies"] = self.store.reply_count(env.author, env.seq)
         if "quote" in view and depth == 0:
             quoted_ref = parse_ref(view["quote"])
             quoted = self.store.get(quoted_ref.author, quoted_ref.seq)
@@ -304,27 +315,50 @@ class Views:
         versions = [original] + [e for e in (self.store.get(target.author, s)
                                              for s in self.store.edits(target.author, target.seq)) if e]
         return [{"ref": ref_text(v.envelope.author, v.envelope.seq), "timestamp_ms": v.envelope.timestamp_ms,
-                 "text": (v.payload or {}).get("text"), "cw": (v.payload or {}).get("cw")} for v in versions]
+                 "text": _str((v.payload or {}).get("text")), "cw": _str((v.payload or {}).get("cw"))}
+                for v in versions]
 
-    def thread(self, ref: str) -> dict[str, Any]:
-        """The whole conversation a post belongs to: root first, then replies in time order,
-        each with its parent, so a client can draw the tree."""
-        start = _post_entry(self.store, ref)
-        payload = start.payload or {}
-        root_ref = payload.get("root") if isinstance(payload.get("root"), list) else None
-        root_author, root_seq = (root_ref[0], root_ref[1]) if root_ref else (start.envelope.author, start.envelope.seq)
+    def thread(self, ref: str, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        """The conversation a post belongs to, a page at a time: the root first, then replies
+        in time order, each with its parent, so a client can draw the tree. `cursor` is the
+        previous page's `next_cursor`. Reply counts are those of the replies this node holds."""
+        start_entry = _post_entry(self.store, ref)
+        root_ref = read_ref((start_entry.payload or {}).get("root"))
+        root_author, root_seq = (root_ref.author, root_ref.seq) if root_ref else (start_entry.envelope.author,
+                                                                                   start_entry.envelope.seq)
+        offset = 0
+        if cursor is not None:
+            if not isinstance(cursor, str) or not cursor.isdigit():
+                raise UsageError(f"not a thread cursor: {cursor!r}")
+            offset = int(cursor)
+        refs = self.store.reply_refs(root_author, root_seq)
+        page_refs = refs[offset:offset + limit]
+        entries = [self.store.get(a, s) for _, a, s in page_refs]
         root = self.store.get(root_author, root_seq)
-        replies = sorted(self.store.replies_under(root_author, root_seq),
-                         key=lambda e: (e.envelope.timestamp_ms, e.envelope.author, e.envelope.seq))
+        shown = ([root] if root is not None and offset == 0 else []) + [e for e in entries if e is not None]
+        # Who answers whom, for the counts: the replies' `reply` fields, read from the page and
+        # (for the counts only) the index of each reply's own direct replies.
         items = []
-        for stored in ([root] if root is not None else []) + replies:
+        for stored in shown:
             if self.hidden(stored, strict=False):
                 continue
-            view = self.item(stored)
-            parent = (stored.payload or {}).get("reply")
-            view["parent"] = ref_text(parent[0], parent[1]) if isinstance(parent, list) and len(parent) == 2 else None
+            view = self.item(stored, count_replies=False)
+            parent = read_ref((stored.payload or {}).get("reply"))
+            view["parent"] = ref_text(parent.author, parent.seq) if parent is not None else None
+            if view.get("type") == "post":
+                env = stored.envelope
+                view["replies"] = (self._direct_replies(refs, env.author, env.seq)
+                                   if (env.author, env.seq) == (root_author, root_seq)
+                                   else self.store.reply_count(env.author, env.seq))
             items.append(view)
-        return {"root": ref_text(root_author, root_seq), "root_missing": root is None, "items": items}
+        more = offset + limit < len(refs)
+        return {"root": ref_text(root_author, root_seq), "root_missing": root is None, "items": items,
+                "next_cursor": str(offset + limit) if more else None, "total_replies": len(refs)}
+
+    def _direct_replies(self, refs: list[tuple[int, bytes, int]], author: bytes, seq: int) -> int:
+        """Direct replies to the root: all replies under it minus those that answer a reply."""
+        nested = sum(self.store.reply_count(a, s) for _, a, s in refs)
+        return max(0, len(refs) - nested)
 
     def notifications(self, *, limit: int, cursor: str | None) -> dict[str, Any]:
         if self.me is None:
@@ -344,11 +378,14 @@ class Views:
         author = decode_id(who)
         profile = self.store.profile(author)
         payload = profile.payload if profile is not None and profile.payload else {}
-        pinned = [ref_text(author, s) for s in payload.get("pinned", []) if isinstance(s, int)]
+        pinned_raw, relays_raw = payload.get("pinned"), payload.get("relays")
+        pinned = [ref_text(author, s) for s in (pinned_raw if isinstance(pinned_raw, list) else [])
+                  if isinstance(s, int) and not isinstance(s, bool) and s >= 1]
         return {
             "id": encode_id(author), "name": self.name(author),
             "bio": payload.get("bio") if isinstance(payload.get("bio"), str) else None,
-            "relays": [r for r in payload.get("relays", []) if isinstance(r, str)],
+            "relays": [r for r in (relays_raw if isinstance(relays_raw, list) else []) if isinstance(r, str)],
+            "avatar": _avatar(payload.get("avatar")),
             "pinned": pinned,
             "following": [encode_id(a) for a in self.store.follows(author)],
             "followers": [encode_id(a) for a in self.store.followers(author)],
@@ -358,6 +395,8 @@ class Views:
 
     def search(self, query: str, *, limit: int = 20, max_scan: int = 20_000) -> dict[str, Any]:
         """Display names, hashtags and post text (the newest `max_scan` posts)."""
+        if not isinstance(query, str):
+            raise UsageError("search for some text")
         q = query.strip().casefold()
         if not q:
             raise UsageError("search for something")
@@ -376,3 +415,15 @@ class Views:
                     break
         return {"people": people[:limit], "hashtags": tags, "posts": posts}
 
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _avatar(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, dict) and isinstance(value.get("blob"), bytes) and len(value["blob"]) == 32:
+        size, mime = value.get("size"), value.get("mime")
+        return {"blob": value["blob"].hex(), "size": size if isinstance(size, int) else None,
+                "mime": mime if isinstance(mime, str) else "application/octet-stream"}
+    return None

@@ -529,6 +529,37 @@ class Store:
                     out.append(child)
             return out
 
+    def reply_count(self, author: bytes, seq: int) -> int:
+        """How many stored replies name (author, seq) as parent or root (index keys only)."""
+        prefix = author + U64.pack(seq)
+        count = 0
+        with self._env.begin() as txn:
+            cur = txn.cursor(db=self._db["replies"])
+            if cur.set_range(prefix):
+                for key in cur.iternext(values=False):
+                    if key[:40] != prefix:
+                        break
+                    count += 1
+        return count
+
+    def reply_refs(self, author: bytes, seq: int) -> list[tuple[int, bytes, int]]:
+        """(timestamp, author, seq) of every stored reply under (author, seq), oldest first,
+        from the indexes alone (nothing decoded): a thread's page loads only what it shows."""
+        prefix = author + U64.pack(seq)
+        out = []
+        with self._env.begin(buffers=True) as txn:
+            nums: dict[bytes, int | None] = {}
+            for key, _ in social.scan_prefix(txn, self._db["replies"], prefix):
+                child, child_seq = key[40:72], U64.unpack(key[72:80])[0]
+                if child not in nums:
+                    raw = txn.get(child, db=self._db["feeds"])
+                    nums[child] = FeedRecord.unpack(raw).feed_num if raw is not None else None
+                item = self._seq_item(txn, nums[child], child_seq) if nums[child] is not None else None
+                if item is not None:
+                    out.append((item[2], child, child_seq))
+        out.sort()
+        return out
+
     def hashtag(self, tag: str, *, limit: int = 50, cursor: str | None = None) -> Page:
         prefix = tag.encode() + b"\x00"
         before = social.decode_key_cursor(cursor, prefix) if cursor else None

@@ -56,7 +56,8 @@ def test_threads_boosts_favourites_edits_blocks_across_nodes(trio_nodes) -> None
         return sorted(k for n in a.call("notifications")["items"] for k in n["kinds"])
     wait_until(lambda: kinds() == ["boost", "favourite", "follow", "follow", "reply"], what="a's notifications")
     post_at_a = next(i for i in a.call("log") if i["seq"] == root["seq"])
-    assert (post_at_a["boosts"], post_at_a["favourites"], post_at_a["replies"]) == (1, 1, 1)
+    # The root counts every reply of its thread (b's, and c's answer to b).
+    assert (post_at_a["boosts"], post_at_a["favourites"], post_at_a["replies"]) == (1, 1, 2)
     # b's boost shows on c's home timeline with the boosted post inside, named by a's profile.
     wait_until(lambda: any(i["type"] == "boost" for i in c.call("timeline")["items"]), what="boost at c")
     boost_at_c = next(i for i in c.call("timeline")["items"] if i["type"] == "boost")
@@ -149,11 +150,14 @@ def test_media_blobs_travel_on_demand_and_bad_bytes_are_refused(tmp_path: Path) 
         b.start()
         b.call("follow", id=a.contact())
         ref = a.call("attach", path=str(picture), alt="a gradient, repeated")
+        a.call("set_profile", avatar=ref)
         post = a.call("post", text="look", media=[ref])
         wait_until(lambda: post["seq"] in feed_seqs(b, a.id), what="the post at b")
         item = next(i for i in b.call("log", author=a.id) if i["seq"] == post["seq"])
         assert item["media"] == [{"blob": ref["blob"], "size": 3_072_000, "mime": "application/octet-stream",
                                   "alt": "a gradient, repeated"}]
+        wait_until(lambda: b.call("profile", id=a.id)["avatar"], what="a's profile with its avatar at b")
+        assert b.call("profile", id=a.id)["avatar"]["blob"] == ref["blob"]
         out = tmp_path / "at-b.bin"
         got = b.call("blob", hash=ref["blob"], out=str(out))
         assert got["fetched_from"] == a.info["peer_id"] and out.read_bytes() == picture.read_bytes()

@@ -146,3 +146,29 @@ def test_of_type_reads_only_entries_of_that_type(tmp_path: Path) -> None:
         [(A.public_key, 2), (B.public_key, 2)])
     among = s.of_type(PayloadType.ENCRYPTED, [(A.public_key, 1), (A.public_key, 2), (C.public_key, 1)])
     assert [(e.envelope.author, e.envelope.seq) for e in among] == [(A.public_key, 2)]
+
+
+def test_thread_pages_visit_every_reply_once_with_counts(tmp_path: Path) -> None:
+    from murmurate.crypto import encode_id
+    from murmurate.node.social import Views
+
+    s = Store(tmp_path / "s")
+    root = post(s, A, "root", T)
+    first = post(s, B, "r0", T + 1, reply=ref(A, root), root=ref(A, root))
+    for i in range(1, 7):
+        post(s, C, f"r{i}", T + 1 + i, reply=ref(B, first) if i % 2 else ref(A, root), root=ref(A, root))
+    views = Views(s, A.public_key)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = views.thread(f"{encode_id(A.public_key)}/{root}", limit=3, cursor=cursor)
+        seen += [i["text"] for i in page["items"]]
+        pages += 1
+        if pages == 1:
+            assert page["items"][0]["text"] == "root" and page["items"][0]["replies"] == 4  # r0, r2, r4, r6
+            assert page["total_replies"] == 7
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["root"] + [f"r{i}" for i in range(7)] and pages == 3
+    r0 = views.thread(f"{encode_id(B.public_key)}/{first}")["items"][1]
+    assert r0["text"] == "r0" and r0["replies"] == 3  # r1, r3, r5

@@ -50,6 +50,8 @@ def parse_request(line: bytes) -> Request:
         value = json.loads(line)
     except (ValueError, UnicodeDecodeError) as e:
         raise RpcError(PARSE_ERROR, f"not JSON: {e}") from None
+    except RecursionError:
+        raise RpcError(PARSE_ERROR, "JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise RpcError(INVALID_REQUEST, "a request is one JSON object (batches are not supported)")
     rid = value.get("id")

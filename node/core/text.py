@@ -17,8 +17,9 @@ DEFAULT_MAX_CHARS = 500
 URL_WEIGHT = 23
 
 _URL = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
-_HASHTAG = re.compile(r"(?:^|(?<=[^\w&/]))#(\w{1,100})", re.UNICODE)
-_MENTION = re.compile(r"(?:^|(?<=[^\w]))@?(mur_[a-z2-7]{58})\b", re.IGNORECASE)
+_HASHTAG = re.compile(r"(?:^|(?<=[^\w&/]))#(\w{1,100})(?!\w)", re.UNICODE)
+# An id alone, or after "@"; never glued to a word ("x@mur_..." is not a mention).
+_MENTION = re.compile(r"(?:(?<![\w@])@|(?<![\w@]))(mur_[a-z2-7]{58})\b", re.IGNORECASE)
 
 
 def count_chars(text: str) -> int:

@@ -23,6 +23,8 @@ def ref_text(author: bytes, seq: int) -> str:
 
 def parse_ref(text: str) -> Ref:
     """Parse `<author id>/<seq>`. Raises UsageError with what is wrong."""
+    if not isinstance(text, str):
+        raise UsageError("a post reference is a string <id>/<seq>")
     author_text, sep, seq_text = text.strip().rpartition("/")
     if not sep or not seq_text.isdigit() or int(seq_text) < 1:
         raise UsageError(f"a post reference looks like <id>/<seq>, e.g. mur_.../12; got {text!r}")
@@ -76,8 +78,8 @@ def entry_view(stored: StoredEntry, *, payload_type: int | None = None) -> dict[
         view["tags"] = list(index.tags)
         media = payload.get("media")
         if isinstance(media, list):
-            view["media"] = [{"blob": m["blob"].hex(), "size": m.get("size"), "mime": m.get("mime"),
-                              "alt": m.get("alt", "")}
+            view["media"] = [{"blob": m["blob"].hex(), "size": _int_or_none(m.get("size")),
+                              "mime": _str(m.get("mime"), "application/octet-stream"), "alt": _str(m.get("alt"), "")}
                              for m in media[:4] if isinstance(m, dict) and isinstance(m.get("blob"), bytes)
                              and len(m["blob"]) == 32]
         view["mentions"] = [encode_id(m) for m in index.mentions]
@@ -93,3 +95,11 @@ def entry_view(stored: StoredEntry, *, payload_type: int | None = None) -> dict[
         if isinstance(payload.get("target"), int):
             view["target"] = ref_text(env.author, payload["target"])
     return view
+
+
+def _str(value: Any, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
