@@ -47,9 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("text")
     s.add_argument("--cw", help="content warning shown before the text")
     s.add_argument("--reply-to", metavar="REF", help="the post replied to, as <id>/<seq>")
+    s.add_argument("--quote", metavar="REF", help="a post to quote, as <id>/<seq>")
     s.add_argument("--lang", help="language tag, e.g. en")
-    s.add_argument("--visibility", choices=("public", "unlisted"), default="public",
-                   help="unlisted: not in hashtag or federated timelines")
+    s.add_argument("--visibility", choices=("public", "unlisted", "followers", "direct"), default="public",
+                   help="unlisted: not in hashtag or federated timelines; followers: only accepted followers "
+                        "can read it; direct: only the --to recipients can")
+    s.add_argument("--to", action="append", metavar="ID", help="a recipient of a direct post (repeatable)")
+    s.add_argument("--media", action="append", metavar="FILE", help="attach a file (up to 4; needs the daemon)")
+    s.add_argument("--alt", action="append", metavar="TEXT", help="alt text for each --media, in order")
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("log", help="one author's feed, newest first (default: your own)")
@@ -60,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("timeline", help="home timeline: you and the people you follow")
     which = s.add_mutually_exclusive_group()
     which.add_argument("--federated", action="store_true", help="everything this node holds")
+    which.add_argument("--local", action="store_true",
+                       help="people near this node: found on the LAN, or sharing a relay with you")
     which.add_argument("--tag", help="posts with this hashtag")
     which.add_argument("--list", help="the members of one of your lists")
     s.add_argument("--limit", type=int, default=20)
@@ -83,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bio")
     s.add_argument("--relay", action="append", help="where your feed can be fetched (repeatable)")
     s.add_argument("--pin", action="append", metavar="REF", help="pin a post (repeatable)")
+    sub.add_parser("accept", help="accept a follower: they can read your followers-only posts").add_argument("id")
+    sub.add_parser("remove-follower", help="remove an accepted follower (new posts use a new key)").add_argument("id")
+    sub.add_parser("circle", help="your accepted followers").add_argument("--json", action="store_true")
+    s = sub.add_parser("blob", help="save a post's media to a file (fetched from peers if needed)")
+    s.add_argument("hash")
+    s.add_argument("out")
+    s = sub.add_parser("conversations", help="direct posts you sent or received")
+    s.add_argument("--json", action="store_true")
     sub.add_parser("block", help="block someone (public, in your feed)").add_argument("id")
     sub.add_parser("unblock", help="unblock someone").add_argument("id")
     for verb in ("mute", "unmute"):
@@ -108,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("import", help="verify FILE whole, then add its feeds").add_argument("file")
     sub.add_parser("verify", help="re-check every stored entry").add_argument("--json", action="store_true")
     sub.add_parser("tour", help="a five-minute tour in a throw-away folder")
+    sub.add_parser("tui", help="the terminal client (also: murmurate with no command)")
 
     s = sub.add_parser("daemon", help="run the node in the foreground (network + local API)")
     s.add_argument("--listen", action="append", metavar="MULTIADDR",
@@ -122,7 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="connections and how far behind each followed feed is").add_argument(
         "--json", action="store_true")
     sub.add_parser("connect", help="dial a peer now").add_argument("addr")
+
+    s = sub.add_parser("relay", help="run a relay (--config relay.toml), or join one (relay add CODE)",
+                       description="Operator: `relay --config FILE` runs it; `relay init|invite|users --config FILE`. "
+                                   "User: `relay add CODE` joins a relay; `relay status` shows your accounts.")
+    s.add_argument("action", nargs="?", default="run", choices=RELAY_ACTIONS)
+    s.add_argument("code", nargs="?", help="for add: the relay code (murr_...) the operator gave you")
+    s.add_argument("--config", metavar="FILE", help="the relay's relay.toml (docs/operations.md)")
+    s.add_argument("--ttl", type=int, metavar="SECONDS", help="invite: lifetime of the code (default: relay.toml)")
+    s.add_argument("--no-token", action="store_true",
+                   help="invite: a code without a token, for users on the allowlist")
+    s.add_argument("--json", action="store_true")
     return p
+
+
+RELAY_ACTIONS = ("run", "init", "invite", "users", "add", "status")
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None,
@@ -132,13 +162,14 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     environ = dict(os.environ) if env is None else env
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(out)
-        return 0
+    if args.command in (None, "tui"):
+        return _tui(args, environ)
     try:
         if args.command == "tour":
             from .tour import run_tour
             return run_tour(out)
+        if args.command == "relay" and args.action not in ("add", "status"):
+            return _relay(args, environ, out, err)
         node = LocalNode(Home.resolve(args.home, environ), now_ms=lambda: int(time.time() * 1000),
                          random_bytes=os.urandom)
         try:
@@ -171,7 +202,7 @@ def _describe(e: Exception) -> str:
     return str(e)
 
 
-DAEMON_ONLY = ("contact", "peers", "status", "connect")
+DAEMON_ONLY = ("contact", "peers", "status", "connect", "relay")
 
 
 class _Local:
@@ -220,8 +251,12 @@ def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, st
         return 0
     if cmd == "post":
         text = sys.stdin.read() if args.text == "-" else args.text
+        media = None
+        if args.media:
+            alts = (args.alt or []) + [""] * len(args.media)
+            media = [node.call("attach", path=str(Path(f).resolve()), alt=alt) for f, alt in zip(args.media, alts)]
         item = node.call("post", text=text, cw=args.cw, reply_to=args.reply_to, lang=args.lang,
-                         visibility=args.visibility)
+                         visibility=args.visibility, to=args.to, media=media, quote=args.quote)
         _emit(out, item, args.json, lambda i: f"posted {i['ref']}")
         return 0
     if cmd == "follow":
@@ -237,7 +272,8 @@ def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, st
         _emit(out, items, args.json, lambda xs: render.entries(xs, now) or "(no entries)")
         return 0
     if cmd == "timeline":
-        which = "federated" if args.federated else "hashtag" if args.tag else "list" if args.list else "home"
+        which = ("federated" if args.federated else "local" if args.local else "hashtag" if args.tag
+                 else "list" if args.list else "home")
         page = node.call("timeline", which=which, tag=args.tag, list=args.list, limit=_limit(args.limit),
                          cursor=args.cursor)
         _emit(out, page, args.json, lambda p: render.timeline(p, now))
@@ -284,6 +320,20 @@ def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, st
         item = node.call("set_profile", name=args.name, bio=args.bio, relays=args.relay, pinned=args.pin)
         print(f"profile updated ({item['ref']})", file=out)
         return 0
+    if cmd in ("accept", "remove-follower"):
+        node.call("accept_follower" if cmd == "accept" else "remove_follower", id=args.id)
+        print(f"{'accepted' if cmd == 'accept' else 'removed'} {args.id.strip()}", file=out)
+        return 0
+    if cmd == "blob":
+        r = node.call("blob", hash=args.hash, out=str(Path(args.out).resolve()))
+        print(f"saved {r['size']} bytes to {r['out']}", file=out)
+        return 0
+    if cmd == "circle":
+        _emit(out, node.call("circle"), args.json, lambda xs: "\n".join(xs) or "(no accepted followers yet)")
+        return 0
+    if cmd == "conversations":
+        _emit(out, node.call("conversations"), args.json, lambda p: render.timeline(p, now))
+        return 0
     if cmd in ("block", "unblock"):
         node.call(cmd, id=args.id)
         print(f"{cmd}ed {args.id.strip()}", file=out)
@@ -322,6 +372,18 @@ def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, st
     if cmd == "connect":
         print(f"connected to {node.call('connect', addr=args.addr)['peer_id']}", file=out)
         return 0
+    if cmd == "relay" and args.action == "add":
+        if not args.code:
+            raise CliError("relay add needs the relay code (murr_...) its operator gave you")
+        r = node.call("relay_add", code=args.code)
+        _emit(out, r, args.json, lambda r: f"joined relay {r['relay']}: it hosts your feed "
+              f"(quota {r['account']['max_entries']} entries, {r['account']['max_bytes']} bytes)"
+              + (f"; your profile lists it ({r['profile']})" if r["profile"] else ""))
+        return 0
+    if cmd == "relay" and args.action == "status":
+        rows = node.call("relay_status")
+        _emit(out, rows, args.json, _relay_rows)
+        return 0
     raise CliError(f"unknown command {cmd}")
 
 
@@ -337,6 +399,71 @@ def _daemon(args: argparse.Namespace, node: LocalNode, environ: dict[str, str], 
         resync_s=args.resync)
     run_daemon(node, identity, options, environ, lambda: int(time.time() * 1000))
     return 0
+
+
+def _relay_rows(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in rows:
+        if "account" in r:
+            a = r["account"]
+            lines.append(f"{r['peer_id']}: {a['entries']}/{a['max_entries']} entries, {a['bytes']}/{a['max_bytes']} "
+                         f"bytes, {a['hosted_follows']} followed feeds hosted"
+                         + (f"; {a['refusing']}" if a["refusing"] else ""))
+        else:
+            lines.append(f"{r['peer_id']}: {r.get('refused', {}).get('message') or r.get('error')}")
+    return "\n".join(lines) or "(no relays: join one with `murmurate relay add CODE`)"
+
+
+def _relay(args: argparse.Namespace, environ: dict[str, str], out: TextIO, err: TextIO) -> int:
+    """The operator's side: run the relay, or talk to the running one through its socket."""
+    from murmurate.node.relay import load_relay_config
+
+    if not args.config:
+        raise CliError("the relay needs --config relay.toml (docs/operations.md has a full example)")
+    config = load_relay_config(args.config)
+    if args.action == "run":
+        from murmurate.node.relay.relay import run_relay, setup_logging
+
+        setup_logging(config, err)
+        run_relay(config, environ)
+        return 0
+    if args.action == "init":
+        from murmurate.node.relay.relay import ensure_identity
+
+        identity, created = ensure_identity(config, os.urandom)
+        from murmurate.crypto import encode_id
+        print(f"{'created' if created else 'already has'} relay key {encode_id(identity.public_key)} "
+              f"in {config.data_dir} (unencrypted, mode 0600)", file=out)
+        return 0
+    from murmurate.node.home import Home as _Home
+    path = socket_path(_Home(config.data_dir, config.data_dir / "config.toml"), environ)
+    client = ApiClient.connect(path)
+    if client is None:
+        raise CliError(f"no relay runs for {config.data_dir}: start it with `murmurate relay --config {args.config}`")
+    try:
+        if args.action == "invite":
+            r = client.call("relay_invite", ttl_s=args.ttl or 0, token=not args.no_token)
+            _emit(out, r, args.json, lambda r: r["code"] + ("" if r["expires_ms"] is None else
+                  f"\n(single use; expires {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['expires_ms'] / 1000))})"))
+            return 0
+        r = client.call("relay_users")
+        _emit(out, r, args.json, lambda r: "\n".join(
+            [f"{u['id']}  {u['via']}  {u['entries']}/{u['max_entries']} entries  {u['bytes']} bytes"
+             + (f"  {u['refusing']}" if u["refusing"] else "") for u in r["users"]]
+            + [f"{len(r['users'])} users, {r['hosted_feeds']} hosted feeds, {r['open_invites']} open invites"]))
+        return 0
+    finally:
+        client.close()
+
+
+def _tui(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    # Imported here: Textual is only needed by the client, not by scripted verbs.
+    from .tui.app import MurmurateApp
+    from .tui.launch import Launcher
+
+    app = MurmurateApp(launcher=Launcher(args.home, environ))
+    app.run()
+    return app.return_code or 0
 
 
 def _emit(out: TextIO, value: Any, as_json: bool, human: Any) -> None:

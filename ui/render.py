@@ -35,7 +35,8 @@ def entry(item: dict[str, Any], now_ms: int) -> str:
         lines.extend("    " + line for line in item["text"].splitlines() or [""])
         for m in item.get("media", []):
             lines.append(f"    [{m['mime']}, {m['size']} bytes] {m['alt'] or '(no alt text)'}  (murmurate blob {m['blob']} FILE)")
-        counts = [f"{item[k]} {k}" for k in ("replies", "boosts", "favourites") if item.get(k)]
+        counts = [f"{item[k]} {k if item[k] != 1 else k[:-1]}" for k in ("replies", "boosts", "favourites")
+                  if item.get(k)]
         if item.get("edits"):
             counts.append(f"edited {item['edits']}x")
         if counts:

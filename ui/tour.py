@@ -36,11 +36,16 @@ def run_tour(out: TextIO) -> int:
         run(alice, "init")
         run(bob, "init")
         alice_id = run(alice, "whoami", "--json").split('"id": "')[1].split('"')[0]
+        bob_id = run(bob, "whoami", "--json").split('"id": "')[1].split('"')[0]
+
+        say("A display name is a label in your own signed profile; the id is the identity.")
+        run(alice, "set-profile", "--name", "Alice", "--bio", "Left a server that closed.")
+        run(bob, "set-profile", "--name", "Bob")
 
         say("Alice posts; hashtags are picked out of the text.")
         run(alice, "post", "Hello from my own node! #introductions")
         run(alice, "post", "Nobody can close this account.", "--cw", "smug")
-        run(alice, "post", "Reply to myself, to start a thread.", "--reply-to", f"{alice_id}/1")
+        run(alice, "post", "Reply to myself, to start a thread.", "--reply-to", f"{alice_id}/2")
         run(alice, "log")
 
         say("A mistyped id is refused, never taken for someone else.")
@@ -56,6 +61,25 @@ def run_tour(out: TextIO) -> int:
         say("Bob's home timeline: his own posts and those of the people he follows, newest first.")
         run(bob, "post", "Hi Alice, Bob here. #introductions")
         run(bob, "timeline")
+
+        say("Bob boosts and favourites Alice's first post, and replies to it.")
+        run(bob, "boost", f"{alice_id}/2")
+        run(bob, "favourite", f"{alice_id}/2")
+        run(bob, "post", "Welcome!", "--reply-to", f"{alice_id}/2")
+
+        say("Alice gets Bob's feed back the same way and sees her notifications and the thread.")
+        run(bob, "export", str(Path(tmp, "bob.murexp")))
+        run(alice, "follow", bob_id)
+        run(alice, "import", str(Path(tmp, "bob.murexp")))
+        run(alice, "notifications")
+        run(alice, "thread", f"{alice_id}/2")
+
+        say("Alice edits a post (the history stays visible) and deletes another: a delete drops the")
+        say("post's payload on every node that stores it, while the signed chain still verifies.")
+        run(alice, "edit", f"{alice_id}/3", "Nobody can close this account. Nobody.")
+        run(alice, "history", f"{alice_id}/3")
+        run(alice, "delete", f"{alice_id}/4")
+        run(alice, "log", "--limit", "4")
 
         say("Every stored entry re-checked: signatures, chains, payload hashes.")
         run(bob, "verify")

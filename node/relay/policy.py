@@ -1,0 +1,240 @@
+"""What a relay admits, hosts and refuses. Pure decisions over the store's local settings.
+
+Nothing here reads the clock or a random source: `now_ms` and tokens are passed in. The
+functions that write (`create_invite`, `admit`, `account`) take the Store and must run on
+the node's one writer (`StoreWriter.call`).
+
+Local-setting keys (never replicated):
+
+    relay/invite/<BLAKE2b-256(token)>  -> [created_ms, expires_ms]   an open invite
+    relay/used/<BLAKE2b-256(token)>    -> [when_ms, user key, why]   a spent or expired one
+    relay/user/<user key>              -> [since_ms, via]            an admitted user
+    relay/usage/<author key>           -> [counted up to seq, bytes] the user's feed as stored
+
+Only a hash of each token is kept, so a copy of the store lets no one join.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from murmurate.crypto import encode_id
+from murmurate.store import Entry, canonical, encode_frame
+
+from . import protocol as p
+from .config import Quota, RelayConfig
+
+INVITE = b"relay/invite/"
+USED = b"relay/used/"
+USER = b"relay/user/"
+USAGE = b"relay/usage/"
+
+
+class Settings(Protocol):
+    def local_get(self, key: bytes) -> bytes | None: ...
+    def local_put(self, key: bytes, value: bytes = b"") -> None: ...
+    def local_delete(self, key: bytes) -> bool: ...
+    def local_scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]: ...
+
+
+@dataclass(frozen=True)
+class Invite:
+    token: bytes
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class Admitted:
+    user: bytes
+    new: bool   # False: the user was already admitted (a second join changes nothing)
+    via: str    # "invite" or "allowlist"
+
+
+@dataclass(frozen=True)
+class Usage:
+    entries: int = 0
+    bytes: int = 0
+
+
+def token_hash(token: bytes) -> bytes:
+    return hashlib.blake2b(token, digest_size=32).digest()
+
+
+# -- invites and admission -----------------------------------------------------------------
+
+def create_invite(settings: Settings, token: bytes, now_ms: int, ttl_s: int) -> Invite:
+    """Record a single-use invite. `token` is 16 random bytes from the caller."""
+    if len(token) != p.TOKEN_SIZE:
+        raise ValueError(f"an invite token has {p.TOKEN_SIZE} bytes")
+    sweep_expired(settings, now_ms)
+    expires = now_ms + ttl_s * 1000
+    settings.local_put(INVITE + token_hash(token), canonical.pack([now_ms, expires]))
+    return Invite(token, expires)
+
+
+def sweep_expired(settings: Settings, now_ms: int) -> int:
+    """Turn expired invites into "expired" records (so using one says so). Returns how many."""
+    swept = 0
+    for key, value in settings.local_scan(INVITE):
+        _created, expires = canonical.unpack(value)
+        if expires <= now_ms:
+            digest = key[len(INVITE):]
+            settings.local_delete(key)
+            settings.local_put(USED + digest, canonical.pack([expires, b"", "expired"]))
+            swept += 1
+    return swept
+
+
+def open_invites(settings: Settings, now_ms: int) -> list[int]:
+    """Expiry times of the invites that can still be used."""
+    return sorted(e for _, v in settings.local_scan(INVITE) if (e := canonical.unpack(v)[1]) > now_ms)
+
+
+def admit(settings: Settings, config: RelayConfig, user: bytes, token: bytes, now_ms: int) -> Admitted | p.Refused:
+    """Decide a join by `user` with `token` (empty: no code). Spends the invite on success."""
+    if user in config.blocked:
+        return p.Refused(p.BLOCKED, "this relay's operator has blocked you")
+    if settings.local_get(USER + user) is not None:
+        return Admitted(user, False, _via(settings, user))
+    if user in config.allow:
+        if count_users(settings) >= config.max_users:
+            return p.Refused(p.FULL, f"this relay hosts its maximum of {config.max_users} users")
+        settings.local_put(USER + user, canonical.pack([now_ms, "allowlist"]))
+        return Admitted(user, True, "allowlist")
+    if not token:
+        return p.Refused(p.NOT_ADMITTED, "you are not admitted to this relay: ask its operator for an invite code")
+    digest = token_hash(token)
+    raw = settings.local_get(INVITE + digest)
+    if raw is None:
+        used = settings.local_get(USED + digest)
+        if used is None:
+            return p.Refused(p.UNKNOWN_CODE, "this relay never issued that invite code")
+        when, _by, why = canonical.unpack(used)
+        if why == "expired":
+            return p.Refused(p.EXPIRED_CODE, "that invite code has expired: ask the relay's operator for a new one")
+        return p.Refused(p.USED_CODE, "that invite code was already used (each code admits one user once)")
+    _created, expires = canonical.unpack(raw)
+    if expires <= now_ms:
+        settings.local_delete(INVITE + digest)
+        settings.local_put(USED + digest, canonical.pack([expires, b"", "expired"]))
+        return p.Refused(p.EXPIRED_CODE, "that invite code has expired: ask the relay's operator for a new one")
+    if count_users(settings) >= config.max_users:
+        return p.Refused(p.FULL, f"this relay hosts its maximum of {config.max_users} users")
+    settings.local_delete(INVITE + digest)
+    settings.local_put(USED + digest, canonical.pack([now_ms, user, "used"]))
+    settings.local_put(USER + user, canonical.pack([now_ms, "invite"]))
+    return Admitted(user, True, "invite")
+
+
+def _via(settings: Settings, user: bytes) -> str:
+    raw = settings.local_get(USER + user)
+    return canonical.unpack(raw)[1] if raw is not None else ""
+
+
+def users(settings: Settings) -> dict[bytes, tuple[int, str]]:
+    """Admitted users: key -> (since_ms, via)."""
+    return {k[len(USER):]: tuple(canonical.unpack(v)) for k, v in settings.local_scan(USER)}  # type: ignore[misc]
+
+
+def count_users(settings: Settings) -> int:
+    return len(settings.local_scan(USER))
+
+
+def is_admitted(settings: Settings, config: RelayConfig, user: bytes) -> bool:
+    return user not in config.blocked and (user in config.allow or settings.local_get(USER + user) is not None)
+
+
+# -- what to host --------------------------------------------------------------------------
+
+def hosted_feeds(users_: Sequence[bytes], follows: dict[bytes, list[bytes]], config: RelayConfig,
+                 over_quota: Iterable[bytes] = ()) -> list[bytes]:
+    """The feeds to fetch: each user's own (unless over quota), then up to quota.max_follows
+    of the feeds each follows, in the order given; never a blocked one, at most max_feeds."""
+    blocked, full = set(config.blocked), set(over_quota)
+    out: dict[bytes, None] = {}
+    for user in users_:
+        if user not in blocked and user not in full:
+            out[user] = None
+    for user in users_:
+        if user in blocked:
+            continue
+        for author in follows.get(user, [])[:config.quota.max_follows]:
+            if author not in blocked and author not in full:
+                out[author] = None
+    return list(out)[:config.max_feeds]
+
+
+# -- quotas --------------------------------------------------------------------------------
+
+def quota_refusal(usage: Usage, quota: Quota) -> str:
+    """Why a user's feed takes no more entries ("" if it does)."""
+    if usage.entries >= quota.max_entries:
+        return f"over quota: {usage.entries} of {quota.max_entries} entries stored; later entries are refused"
+    if usage.bytes >= quota.max_bytes:
+        return f"over quota: {usage.bytes} of {quota.max_bytes} bytes stored; later entries are refused"
+    return ""
+
+
+def trim(entries: Sequence[Entry], usage: dict[bytes, Usage], quota: Quota,
+         users_: set[bytes]) -> tuple[list[Entry], dict[bytes, Usage], set[bytes]]:
+    """Keep the entries that fit the users' quotas (other authors pass untouched).
+
+    `usage` must be `account`'s count (entries = the feed's contiguous head), so entries at
+    or below it are duplicates and pass uncounted. Returns (kept, usage after the kept ones,
+    users whose entries were cut).
+    """
+    kept: list[Entry] = []
+    after = dict(usage)
+    cut: set[bytes] = set()
+    for item in entries:
+        author = item.envelope.author
+        if author not in users_:
+            kept.append(item)
+            continue
+        now = after.get(author, Usage())
+        if item.envelope.seq <= now.entries and author not in cut:
+            kept.append(item)  # already stored (a duplicate, or a fork the store will refuse): costs nothing
+            continue
+        size = len(encode_frame(item))
+        if author in cut or now.entries + 1 > quota.max_entries or now.bytes + size > quota.max_bytes:
+            cut.add(author)  # a feed is a chain: nothing after the first refused entry fits either
+            continue
+        after[author] = Usage(now.entries + 1, now.bytes + size)
+        kept.append(item)
+    return kept, after, cut
+
+
+def account(store: "UsageStore", author: bytes) -> Usage:
+    """The stored size of `author`'s feed, recounted from where the last count stopped."""
+    raw = store.local_get(USAGE + author)
+    upto, total = canonical.unpack(raw) if raw is not None else (0, 0)
+    head = store.head(author)
+    top = head.seq if head is not None else 0
+    if top < upto:  # the store was restored from an older copy: count again from the start
+        upto, total = 0, 0
+    seq = upto + 1
+    while seq <= top:
+        frames = store.frames(author, seq, min(top, seq + 499))
+        if not frames:
+            break
+        total += sum(len(f) for f in frames)
+        seq += len(frames)
+    if seq - 1 != upto:
+        store.local_put(USAGE + author, canonical.pack([seq - 1, total]))
+    return Usage(seq - 1, total)
+
+
+class UsageStore(Settings, Protocol):
+    def head(self, author: bytes): ...  # noqa: ANN201 (a FeedHead or None)
+    def frames(self, author: bytes, from_seq: int, to_seq: int) -> list[bytes]: ...
+
+
+def user_view(user: bytes, usage: Usage, config: RelayConfig, hosted_follows: int, via: str) -> dict:
+    """What the relay tells a user about their account (the `ok` answer's map)."""
+    return {"id": encode_id(user), "via": via, "entries": usage.entries, "bytes": usage.bytes,
+            "max_entries": config.quota.max_entries, "max_bytes": config.quota.max_bytes,
+            "max_follows": config.quota.max_follows, "hosted_follows": hosted_follows,
+            "refusing": quota_refusal(usage, config.quota)}
