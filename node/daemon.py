@@ -37,6 +37,14 @@ log = logging.getLogger("murmurate.daemon")
 SHIPPED_BOOTSTRAP = Path(__file__).resolve().parent.parent / "bootstrap_peers.toml"
 
 
+async def stop_on_signal(signals: Any, stop: trio.Event) -> None:
+    """Set `stop` at the first SIGINT or SIGTERM (the daemon and the relay stop cleanly on it)."""
+    async for signum in signals:
+        log.info("signal %s received", signal.Signals(signum).name)
+        stop.set()
+        return
+
+
 class DaemonRunningError(NodeError):
     """Another daemon already runs for this home."""
 
@@ -124,7 +132,7 @@ class Daemon:
                              host.peer_id, " ".join(host.addrs()), self.socket)
                     task_status.started(info)
                     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        nursery.start_soon(self._watch_signals, signals)
+                        nursery.start_soon(stop_on_signal, signals, self._stop)
                         await self._stop.wait()
                     log.info("stopping")
                     nursery.cancel_scope.cancel()
@@ -146,12 +154,6 @@ class Daemon:
             encrypted = await trio.to_thread.run_sync(self.store.of_type, PayloadType.ENCRYPTED, refs)
             if encrypted:
                 await self.writer.call(lambda store, e=encrypted: private.absorb(self.identity, e))
-
-    async def _watch_signals(self, signals: Any) -> None:
-        async for signum in signals:
-            log.info("signal %s received", signal.Signals(signum).name)
-            self._stop.set()
-            return
 
     def _add_known_peers(self) -> None:
         for peer_id, info in self.store.peers().items():

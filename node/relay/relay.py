@@ -31,7 +31,7 @@ from murmurate.store import Entry, IngestReport, Store
 from .. import media
 from ..api import ApiServer, _Connection, _int, _text
 from ..core import framing, rpc
-from ..daemon import Daemon, HomeLock
+from ..daemon import Daemon, HomeLock, stop_on_signal
 from ..errors import NodeError
 from ..home import Home, socket_path
 from ..p2p import HostConfig, P2PError, open_host, peer_id_from_public_key, public_key_from_peer_id
@@ -130,7 +130,7 @@ class Relay:
                              f"{address[0]}:{self.metrics_port}" if address else "off", extra={"event": "ready", **info})
                     task_status.started(info)
                     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        nursery.start_soon(self._watch_signals, signals)
+                        nursery.start_soon(stop_on_signal, signals, self._stop)
                         await self._stop.wait()
                     log.info("stopping: closing the network; the current write batch finishes first",
                              extra={"event": "stopping"})
@@ -140,12 +140,6 @@ class Relay:
             self.socket.unlink(missing_ok=True)
             self.store.close()
             lock.release()
-
-    async def _watch_signals(self, signals: Any) -> None:
-        async for signum in signals:
-            log.info("signal %s received", signal.Signals(signum).name)
-            self._stop.set()
-            return
 
     def _add_known_peers(self) -> None:
         for peer_id, info in self.store.peers().items():
