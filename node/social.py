@@ -263,6 +263,9 @@ class Views:
                         view.pop("cw", None)
                     view["edited_ms"] = latest.envelope.timestamp_ms
                     view["edits"] = len(edits)
+            if view.get("mentions"):
+                # Mentions are ids (the identity); clients show them by display name.
+                view["mention_names"] = {m: self.name(decode_id(m)) for m in view["mentions"]}
             counts = self.store.interactions(env.author, env.seq)
             view["boosts"] = len(counts.get("boost", []))
             view["favourites"] = len(counts.get("favourite", []))

@@ -259,3 +259,27 @@ def test_graceful_stop_during_a_catch_up_keeps_the_store_whole(lab) -> None:
     relay.start()
     a.call("connect", addr=relay.addr)
     wait_until(lambda: relay.users()[a.id]["entries"] == 401, what="the relay to finish the catch-up")
+
+
+def test_the_relay_stores_and_serves_private_posts_without_reading_them(lab, tmp_path: Path) -> None:
+    relay = lab["relay"]().start()
+    a = lab["user"]("a").start()
+    b = lab["user"]("b").start()
+    a.cli("relay", "add", relay.invite())
+    b.call("follow", id=a.id)
+    b.call("connect", addr=relay.addr)  # b knows only the relay
+    a.call("accept_follower", id=b.id)
+    secret = "meet at the old mill at nine"
+    post = a.call("post", text=secret, visibility="followers")
+    wait_until(lambda: relay.users()[a.id]["entries"] >= post["seq"], what="the relay to hold the post")
+
+    def b_reads() -> bool:
+        return any(i.get("text") == secret for i in b.call("log", author=a.id, limit=50))
+    wait_until(b_reads, what="the accepted follower to read it")
+    archive = tmp_path / "relay.murexp"
+    relay.call("export", file=str(archive))
+    from murmurate.crypto import decode_id
+    from murmurate.store.archive import _frames
+    held = {(e.envelope.author, e.envelope.seq): e.payload for e in _frames(archive)}
+    assert held[(decode_id(a.id), post["seq"])] is not None  # the relay holds the sealed post...
+    assert secret.encode() not in archive.read_bytes()  # ...as ciphertext only

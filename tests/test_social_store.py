@@ -172,3 +172,17 @@ def test_thread_pages_visit_every_reply_once_with_counts(tmp_path: Path) -> None
     assert seen == ["root"] + [f"r{i}" for i in range(7)] and pages == 3
     r0 = views.thread(f"{encode_id(B.public_key)}/{first}")["items"][1]
     assert r0["text"] == "r0" and r0["replies"] == 3  # r1, r3, r5
+
+
+def test_mentions_are_ids_shown_by_display_name(tmp_path: Path) -> None:
+    from murmurate.crypto import encode_id
+    from murmurate.node.social import Views
+    from murmurate.ui import render
+
+    s = Store(tmp_path / "s")
+    s.append_own(B, PayloadType.PROFILE, {"name": "Bea"}, T)
+    b_id = encode_id(B.public_key)
+    p = post(s, A, f"thanks @{b_id}!", T + 1, mentions=[B.public_key])
+    item = Views(s, A.public_key).item(s.get(A.public_key, p))
+    assert item["mentions"] == [b_id] and item["mention_names"] == {b_id: "Bea"}
+    assert f"thanks @Bea [{b_id[4:12]}]!" in render.entry(item, T + 5)

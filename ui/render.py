@@ -32,7 +32,11 @@ def entry(item: dict[str, Any], now_ms: int) -> str:
             lines.append(f"    [{'followers only' if item['visibility'] == 'followers' else 'direct'}]")
         if "cw" in item:
             lines.append(f"    CW: {item['cw']}")
-        lines.extend("    " + line for line in item["text"].splitlines() or [""])
+        text = item["text"]
+        for mention, name in (item.get("mention_names") or {}).items():
+            if name:  # show "@Name [fingerprint]" where the text names the id
+                text = text.replace(mention, f"{name} [{mention[4:12]}]")
+        lines.extend("    " + line for line in text.splitlines() or [""])
         for m in item.get("media", []):
             lines.append(f"    [{m['mime']}, {m['size']} bytes] {m['alt'] or '(no alt text)'}  (murmurate blob {m['blob']} FILE)")
         counts = [f"{item[k]} {k if item[k] != 1 else k[:-1]}" for k in ("replies", "boosts", "favourites")

@@ -57,7 +57,7 @@ def _body(item: dict[str, Any], now_ms: int, expanded: bool) -> Text:
             t.append("  [x: show]", style="dim")
             return _counts(t, item)
         t.append("\n")
-    t.append(item.get("text", ""))
+    t.append(_with_names(item.get("text", ""), item.get("mention_names") or {}))
     return _counts(t, item)
 
 
@@ -72,3 +72,11 @@ def _counts(t: Text, item: dict[str, Any]) -> Text:
     if marks:
         t.append("\n" + "  ".join(marks), style="dim")
     return t
+
+
+def _with_names(text: str, names: dict[str, Any]) -> str:
+    """Mentions are ids; show them as "Name [fingerprint]" where the daemon knows the name."""
+    for mention, name in names.items():
+        if isinstance(name, str) and name:
+            text = text.replace(mention, f"{name} [{mention[4:12]}]")
+    return text
