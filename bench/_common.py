@@ -12,8 +12,9 @@ import json
 import os
 import platform
 import random
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -59,6 +60,18 @@ def build_feeds(jobs: Sequence[tuple[int, str, Sequence[int], int, int]], proces
         return [build_feed(job) for job in jobs]
     with get_context("fork").Pool(processes) as pool:
         return pool.map(build_feed, jobs, chunksize=max(1, len(jobs) // (processes * 8)))
+
+
+def cached_store(path: Path, rebuild: bool, build: Callable[[Path], None]) -> Path:
+    """The store cached at `path` (keyed by the caller's parameters), built first if missing
+    or if `rebuild` asks for a fresh one."""
+    if rebuild:
+        shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        print(f"using the cached store {path}", file=sys.stderr)
+    else:
+        build(path)
+    return path
 
 
 def cpu_model() -> str:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import DAY_MS, NOW_MS, OUT, emit, identity, machine, percentile
+from _common import cached_store, DAY_MS, NOW_MS, OUT, emit, identity, machine, percentile
 from murmurate.crypto import encode_id
 from murmurate.node.private import MEMBER, Private
 from murmurate.node.social import Views
@@ -348,13 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args(argv)
 
-    path = cache_dir(args)
-    if args.rebuild:
-        shutil.rmtree(path, ignore_errors=True)
-    if path.exists():
-        print(f"using the cached store {path}", file=sys.stderr)
-    else:
-        build(path, args)
+    path = cached_store(cache_dir(args), args.rebuild, lambda p: build(p, args))
     facts = json.loads((path / "bench.json").read_text())
     with Store(path) as store:
         entries = store.count_entries()

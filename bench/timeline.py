@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import DAY_MS, NOW_MS, OUT, build_feeds, emit, identity, machine, percentile
+from _common import cached_store, DAY_MS, NOW_MS, OUT, build_feeds, emit, identity, machine, percentile
 from murmurate.store import PayloadType, Store, create_entry, decode_frame
 from murmurate.store import lmdb_store, records
 from murmurate.store.entry import Entry
@@ -133,13 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args(argv)
 
-    path = cache_dir(args)
-    if args.rebuild:
-        shutil.rmtree(path, ignore_errors=True)
-    if path.exists():
-        print(f"using the cached store {path}", file=sys.stderr)
-    else:
-        build(path, args)
+    path = cached_store(cache_dir(args), args.rebuild, lambda p: build(p, args))
 
     results: dict[str, object] = {}
     everything: list[float] = []

@@ -30,7 +30,7 @@ from murmurate.store import (Entry, InvalidEntryError, Reason, Store, check_sign
 
 from .core import framing, sync
 from .core.sync import ClientSession, Done, FeedWant, SyncProtocolError, Want
-from .p2p import P2PError, P2PHost, P2PRemoteError, Stream, peer_id_from_public_key, public_key_from_peer_id
+from .p2p import P2PError, P2PHost, P2PRemoteError, Stream
 from .writer import StoreWriter
 
 log = logging.getLogger("murmurate.replicator")
@@ -464,11 +464,3 @@ class _MessageStream:
                 raise SyncProtocolError("stream ended inside a frame")
             self.decoder.feed(data)
 
-
-def author_peer_id(author: bytes) -> str:
-    """A personal node's peer id is derived from its author key."""
-    return peer_id_from_public_key(author)
-
-
-def peer_author(peer_id: str) -> bytes | None:
-    return public_key_from_peer_id(peer_id)

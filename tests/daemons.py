@@ -70,12 +70,14 @@ class DaemonProcess:
         self.cli("init", "--no-passphrase")
         return self
 
-    def start(self, *more: str) -> "DaemonProcess":
+    def command(self, *more: str) -> list[str]:
+        """The process to start (a relay overrides this)."""
         cmd = [sys.executable, "-m", "murmurate.ui.cli", "daemon", "--listen", self.listen,
                *self.extra_args, *more]
-        if self.netns:
-            cmd = ["ip", "netns", "exec", self.netns, *cmd]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        return ["ip", "netns", "exec", self.netns, *cmd] if self.netns else cmd
+
+    def start(self, *more: str) -> "DaemonProcess":
+        self.proc = subprocess.Popen(self.command(*more), env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
         self.wait_for_log("ready:")

@@ -41,16 +41,8 @@ class RelayProcess(DaemonProcess):
                                f'unencrypted_key = true\n{extra_toml}\n'
                                + ("" if "[metrics]" in extra_toml else '[metrics]\nlisten = "127.0.0.1:0"\n'))
 
-    def start(self, *more: str) -> "RelayProcess":
-        cmd = [sys.executable, "-m", "murmurate.ui.cli", "relay", "--config", str(self.config), *more]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        import threading
-        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
-        self.wait_for_log("ready:")
-        self.client = self._connect()
-        self.info = self.call("whoami")
-        return self
+    def command(self, *more: str) -> list[str]:
+        return [sys.executable, "-m", "murmurate.ui.cli", "relay", "--config", str(self.config), *more]
 
     def relay_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.cli("relay", *args, "--config", str(self.config), check=check)
