@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from multiprocessing import get_context
 from pathlib import Path
 
 import nacl.signing
@@ -33,7 +34,8 @@ from murmurate.store import PayloadType, Store, decode_frame  # noqa: E402
 from murmurate.store.entry import SIGNING_DOMAIN  # noqa: E402
 
 __all__ = ["DaemonProcess", "wait_until", "NOW_MS", "OUT", "feed_frames", "source_home", "follower_home",
-           "author_keys", "verify_rate", "empty_bootstrap", "proc_status_kb", "machine_cores"]
+           "author_keys", "verify_rate", "empty_bootstrap", "proc_status_kb", "machine_cores", "share_range",
+           "share_homes"]
 
 SALT = "net"
 MINUTE_MS = 60_000
@@ -109,12 +111,58 @@ def source_home(feeds: int, per_feed: int) -> Path:
                 batch = []
         if batch:
             _ingest_all(store, batch)
+        store.audit_all()  # a prepared home: no signature audit left for its daemon
         total = store.count_entries()
     if total != feeds * per_feed:
         raise SystemExit(f"source store holds {total} entries, expected {feeds * per_feed}")
     (home / "complete").write_text("ok\n")
     log(f"built source home of {total} entries in {time.monotonic() - started:.1f} s -> {home.name}")
     return home
+
+
+def share_range(feeds: int, part: int, parts: int) -> range:
+    """The feed indexes that share `part` (of `parts`) holds: a contiguous run of the feeds."""
+    return range(part * feeds // parts, (part + 1) * feeds // parts)
+
+
+def share_homes(feeds: int, per_feed: int, parts: int) -> list[Path]:
+    """`parts` homes like source_home's, each holding only its share_range of the same signed
+    feeds (so together they hold each feed once). Built once per layout, cached in bench/out/;
+    missing ones are built in parallel, one process per core."""
+    homes = [OUT / f"net-share-{feeds}x{per_feed}-{part}of{parts}-{_layout_key()}" for part in range(parts)]
+    missing = [(feeds, per_feed, part, parts, home) for part, home in enumerate(homes)
+               if not (home / "complete").exists()]
+    if missing:
+        next(feed_frames(feeds, per_feed))  # sign the frames first (once, on every core)
+        started = time.monotonic()
+        with get_context("fork").Pool(min(len(missing), machine_cores())) as pool:
+            pool.map(_build_share, missing, chunksize=1)
+        log(f"built {len(missing)} share homes in {time.monotonic() - started:.1f} s")
+    return homes
+
+
+def _build_share(job: tuple[int, int, int, int, Path]) -> None:
+    feeds, per_feed, part, parts, home = job
+    shutil.rmtree(home, ignore_errors=True)
+    wanted = share_range(feeds, part, parts)
+    cli(home, "init", "--no-passphrase")
+    with Store(home / "store") as store:
+        batch: list = []
+        for index, frames in enumerate(feed_frames(feeds, per_feed)):
+            if index >= wanted.stop:
+                break
+            if index in wanted:
+                batch.extend(decode_frame(f) for f in frames)
+            if len(batch) >= 5_000:
+                _ingest_all(store, batch)
+                batch = []
+        if batch:
+            _ingest_all(store, batch)
+        store.audit_all()  # a prepared home: no signature audit left for its daemon
+        total = store.count_entries()
+    if total != len(wanted) * per_feed:
+        raise SystemExit(f"share {part} holds {total} entries, expected {len(wanted) * per_feed}")
+    (home / "complete").write_text("ok\n")
 
 
 def _ingest_all(store: Store, batch: list) -> None:

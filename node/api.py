@@ -113,7 +113,9 @@ class ApiServer:
                 "fingerprint": fingerprint(me)}
 
     async def m_contact(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        addrs = [a.split("/p2p/")[0] for a in self.d.host.addrs()]
+        # Direct addresses go without our peer id (the code names us); a circuit address keeps
+        # it whole, since the part before /p2p-circuit names the relay, not us.
+        addrs = [a if "/p2p-circuit" in a else a.split("/p2p/")[0] for a in self.d.host.addrs()]
         code = encode_contact(Contact(self.d.identity.public_key, tuple(addrs)))
         return {"code": code, "id": encode_id(self.d.identity.public_key), "addrs": addrs}
 
@@ -226,7 +228,8 @@ class ApiServer:
     async def m_status(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         status = self.d.replicator.status()
         return {**status, "id": encode_id(self.d.identity.public_key), "peer_id": self.d.host.peer_id,
-                "addrs": self.d.host.addrs(), "entries": self.d.store.count_entries()}
+                "addrs": self.d.host.addrs(), "entries": self.d.store.count_entries(),
+                "unaudited": await trio.to_thread.run_sync(self.d.store.unaudited_count)}
 
     async def m_verify(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         return await trio.to_thread.run_sync(self.d.node.verify)

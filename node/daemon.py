@@ -23,6 +23,7 @@ from murmurate.store import PayloadType
 
 from . import media
 from .api import ApiServer
+from .auditor import Auditor
 from .core.bootstrap import parse_bootstrap
 from .core.contact import Contact
 from .errors import NodeError
@@ -115,9 +116,13 @@ class Daemon:
                     self.replicator = Replicator(host, self.store, self.writer, self.identity.public_key,
                                                  now_ms=self.now_ms, resync_s=self.options.resync_s)
                     await nursery.start(self.replicator.run)
+                    # Hold a circuit relay reservation on every relay we joined, so peers behind
+                    # other NATs can reach us through it (P2PHost.addrs() then lists the circuit).
+                    host.set_relays(lambda: {p for p, s in self.replicator.peers.items() if s.source == "relay"})
                     host.serve(media.PROTOCOL, lambda stream: media.serve_blob(self.writer, stream))
                     self._add_known_peers()
                     nursery.start_soon(self._open_private_posts, self.writer.listen())
+                    await nursery.start(Auditor(self.store, self.writer).run)
                     if self.options.mdns:
                         def found(peer_id: str, addrs: list[str]) -> None:
                             # Kept in the peer book: the "local" timeline is the LAN's authors.
@@ -149,8 +154,10 @@ class Daemon:
         if opened:
             log.info("opened %d private posts", opened)
         async for commit in commits:
-            refs = list(commit.appended)
-            # Only type-11 entries can hold keys or private posts; the seq index says which.
+            # Only type-11 entries can hold keys or private posts; the commit says which.
+            refs = [ref for ref, ptype in zip(commit.appended, commit.types) if ptype == PayloadType.ENCRYPTED]
+            if not refs:
+                continue
             encrypted = await trio.to_thread.run_sync(self.store.of_type, PayloadType.ENCRYPTED, refs)
             if encrypted:
                 await self.writer.call(lambda store, e=encrypted: private.absorb(self.identity, e))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -33,17 +34,27 @@ import trio
 from libp2p import new_swarm
 from libp2p.crypto.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from libp2p.crypto.keys import KeyPair
+from libp2p.connection_types import ConnectionType
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
 from libp2p.host.basic_host import BasicHost
 from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.network.connection.raw_connection import RawConnection
+from libp2p.network.exceptions import SwarmException
 from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub, TopicValidator
 from libp2p.pubsub.score import ScoreParams
+from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
+from libp2p.relay.circuit_v2.pb.circuit_pb2 import PeerId as CircuitPeerId
+from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL_ID
+from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
+from libp2p.relay.circuit_v2.protocol_buffer import StatusCode, to_proto_status
+from libp2p.relay.circuit_v2.resources import RelayLimits
+from libp2p.relay.circuit_v2.utils import read_delimited_msg, write_delimited_msg
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
@@ -53,7 +64,7 @@ from nacl.signing import SigningKey
 
 from .errors import NodeError
 
-__all__ = ["HostConfig", "Message", "P2PError", "P2PLocalError", "P2PRemoteError", "P2PHost", "Stream",
+__all__ = ["CircuitLimits", "HostConfig", "Message", "P2PError", "P2PLocalError", "P2PRemoteError", "P2PHost", "Stream",
            "StreamResetError", "Subscription", "open_host", "peer_id_from_public_key",
            "public_key_from_peer_id"]
 
@@ -63,6 +74,9 @@ DIAL_TIMEOUT = 5.0
 FLUSH_TIMEOUT = 2.0          # how long closing waits for queued publishes to leave
 PEER_QUEUE_HIGH = 16         # libp2p drops above 32 queued RPCs per peer (pitfall 3)
 MAX_TOPICS_PER_PEER = 1_000  # libp2p default 100 silently ignores the 101st (pitfall 5)
+CIRCUIT = "/p2p-circuit"
+RESERVE_TICK_S = 1.0         # how often the reservation keeper looks at the relays' connections
+RESERVE_RENEW_S = 300        # renew a reservation this long before it expires
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -114,9 +128,20 @@ def public_key_from_peer_id(peer_id: str) -> bytes | None:
 # -- small value types ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class CircuitLimits:
+    """What a relay host grants through circuit relay v2 (the hop service)."""
+    max_reservations: int = 1_000      # peers reachable through us at once
+    max_circuits_per_peer: int = 8     # relayed connections to one reserved peer at once
+    duration_s: int = 3_600            # a circuit is reset after this; the peers redial
+    data_bytes: int = 64 << 20         # bytes per circuit, both directions together
+    reservation_ttl_s: int = 3_600     # the holder renews before this (RESERVE_RENEW_S)
+
+
+@dataclass(frozen=True)
 class HostConfig:
     seed: bytes
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
+    hop: CircuitLimits | None = None   # run the circuit relay v2 hop service (a relay)
     pubsub: bool = True
     mdns: bool = False
     subscription_buffer: int = 1_024   # per topic; see Subscription
@@ -237,6 +262,64 @@ class _Pubsub(Pubsub):
         # Our validators match a topic or a "prefix*"; libp2p only knows exact topics.
         return tuple(TopicValidator(v, False) for t in msg.topicIDs if (v := self.owner._validator_for(t)))
 
+    async def _handle_new_peer(self, peer_id: ID) -> None:
+        # A gated peer gets no hello (our topics) and is never registered, so no RPC is queued to it.
+        if self.owner._refusal(peer_id) is None:
+            await super()._handle_new_peer(peer_id)
+
+    async def write_msg(self, stream: Any, rpc_msg: Any) -> bool:
+        # The last gate: a peer gated after it was registered gets nothing more (the owner hangs up).
+        if self.owner._refusal(stream.muxed_conn.peer_id) is not None:
+            self.owner._stats["gated_rpcs"] += 1
+            return True
+        return await super().write_msg(stream, rpc_msg)
+
+
+class _Host(BasicHost):
+    """libp2p's host with the owner's gate on every stream, in and out."""
+
+    def __init__(self, owner: P2PHost, **kwargs: Any) -> None:
+        self._owner = owner  # before BasicHost registers its own handlers through ours
+        super().__init__(**kwargs)
+
+    def set_stream_handler(self, protocol_id: TProtocol, stream_handler: Any) -> None:
+        owner = self._owner
+
+        async def gated(net_stream: Any) -> None:
+            if not owner._may_use(net_stream.muxed_conn.peer_id, protocol_id):
+                owner._stats["gated_streams"] += 1
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    try:
+                        await net_stream.reset()
+                    except Exception as exc:  # already gone: nothing to refuse
+                        log.debug("reset of a gated stream: %r", exc)
+                return
+            await stream_handler(net_stream)
+
+        super().set_stream_handler(protocol_id, gated)
+
+    async def new_stream(self, peer_id: ID, protocol_ids: Any) -> Any:
+        if not all(self._owner._may_use(peer_id, p) for p in protocol_ids):
+            raise SwarmException(f"{peer_id.to_base58()} is gated")
+        return await super().new_stream(peer_id, protocol_ids)
+
+
+class _HopService(CircuitV2Protocol):
+    """libp2p's circuit relay v2 service; on a relay host, reservations go through its policy."""
+
+    owner: P2PHost
+
+    async def _handle_reserve(self, stream: Any, msg: Any) -> None:
+        peer = stream.muxed_conn.peer_id
+        policy = self.owner._reservation_policy
+        if policy is not None and not policy(peer.to_base58()):
+            self.owner._stats["reservations_refused"] += 1
+            await write_delimited_msg(stream, HopMessage(type=HopMessage.STATUS,
+                                                         status=to_proto_status(StatusCode.PERMISSION_DENIED)))
+            return
+        self.owner._stats["reservations_granted"] += 1
+        await super()._handle_reserve(stream, msg)
+
 
 class _IndexedTrioManager(TrioManager):
     """libp2p's service manager with an O(1) parent lookup for run_task.
@@ -321,7 +404,26 @@ class P2PHost:
             connection_config=ConnectionConfig(max_connections_per_peer=1, dial_timeout=DIAL_TIMEOUT),
             retry_config=RetryConfig(max_retries=0),  # we time out and report; callers decide to retry
         )
-        self._host = BasicHost(network=swarm, enable_mDNS=config.mdns)
+        self._host = _Host(self, network=swarm, enable_mDNS=config.mdns)
+        self._gates: dict[str, tuple[Callable[[str], bool], frozenset[str]]] = {}
+        self._add_conn = swarm.add_conn
+        swarm.add_conn = self._gated_add_conn  # type: ignore[method-assign]  # every new connection, both ways
+        # Circuit relay v2: every host accepts relayed connections (the stop side); a relay
+        # host also relays (hop). Reservations are ours (P2PHost.set_relays), not libp2p's
+        # discovery, which caches "no protocols" for a relay seen before identify (pitfall 12).
+        limits = config.hop or CircuitLimits()
+        self._circuit = _HopService(
+            self._host, allow_hop=config.hop is not None,
+            limits=RelayLimits(duration=limits.duration_s, data=limits.data_bytes,
+                               max_circuit_conns=limits.max_circuits_per_peer,
+                               max_reservations=limits.max_reservations,
+                               reservation_ttl=limits.reservation_ttl_s))
+        self._circuit.owner = self
+        self._reservation_policy: Callable[[str], bool] | None = None
+        self._relays: Callable[[], set[str]] = set
+        self._reserved: dict[str, tuple[float, list[str]]] = {}  # relay -> (expires, our circuit addrs)
+        self._relay_addrs: dict[str, str] = {}                    # relay -> the address we reached it on
+        self._reserve_wake = trio.Event()
         self._pubsub: _Pubsub | None = None
         self._router: GossipSub | None = None
         if config.pubsub:
@@ -336,7 +438,9 @@ class P2PHost:
         self._discovered: dict[str, list[str]] = {}
         self._running = False
         self._stats = dict(published=0, received=0, dropped=0, own_filtered=0, rejected=0,
-                           streams_opened=0, streams_accepted=0, handler_errors=0)
+                           streams_opened=0, streams_accepted=0, handler_errors=0, gated_connections=0,
+                           gated_streams=0, gated_rpcs=0, reservations_granted=0, reservations_refused=0,
+                           relayed_dials=0)
 
     # -- lifecycle (see open_host) --
 
@@ -356,8 +460,10 @@ class P2PHost:
             await stack.enter_async_context(_service(self._pubsub))
             await stack.enter_async_context(_service(self._router))
             await self._pubsub.wait_until_ready()
+        await stack.enter_async_context(_service(self._circuit))
         nursery = await stack.enter_async_context(trio.open_nursery())
         stack.callback(nursery.cancel_scope.cancel)
+        nursery.start_soon(self._keep_reservations)
         if self._pubsub is not None:
             nursery.start_soon(self._publisher)
             stack.push_async_callback(self._flush)
@@ -371,8 +477,147 @@ class P2PHost:
     # -- addresses and peers --
 
     def addrs(self) -> list[str]:
-        """Full listen multiaddrs with /p2p/<peer id>, with the real ports."""
-        return [str(a) for a in self._host.get_addrs()]
+        """Full listen multiaddrs with /p2p/<peer id>, with the real ports, then our circuit
+        addresses (`<relay addr>/p2p/<relay>/p2p-circuit/p2p/<us>`) on the relays that hold a
+        reservation for us."""
+        direct = [str(a) for a in self._host.get_addrs() if CIRCUIT not in str(a)]
+        return direct + [a for _, addrs in self._reserved.values() for a in addrs]
+
+    # -- gating --
+
+    def set_gate(self, name: str, fn: Callable[[str], bool] | None, *, explain: tuple[str, ...] = ()) -> None:
+        """Gate `name`: fn(peer_id) False shuts the peer out. None removes the gate.
+
+        A shut-out peer's new connections (incoming, outgoing, relayed) are closed before any
+        stream opens; we send it no pubsub message, hello or control; its streams are reset
+        and ours to it refused. Checked on every connection, stream and outgoing pubsub RPC,
+        so a gate that closes on a connected peer takes effect at once (the owner hangs up).
+        `explain` names protocols a peer shut out by this gate may still use (a relay tells a
+        blocked user why): such a peer's connection is kept, restricted to them, and the
+        owner must hang up on it. Every gate is asked; fn must be cheap and must not raise.
+        """
+        if fn is None:
+            self._gates.pop(name, None)
+        else:
+            self._gates[name] = (fn, frozenset(explain))
+
+    def _refusal(self, peer: ID) -> frozenset[str] | None:
+        """None if every gate admits peer, else the protocols it may still use."""
+        if not self._gates:
+            return None
+        peer_id = peer.to_base58()
+        allowed: frozenset[str] | None = None
+        for fn, explain in list(self._gates.values()):
+            try:
+                ok = fn(peer_id)
+            except Exception:
+                log.exception("connection gate raised; the peer is shut out")
+                ok = False
+            if not ok:
+                allowed = explain if allowed is None else allowed & explain
+        return allowed
+
+    def _may_use(self, peer: ID, protocol: str) -> bool:
+        refusal = self._refusal(peer)
+        return refusal is None or protocol in refusal
+
+    async def _gated_add_conn(self, muxed_conn: Any, direction: str = "unknown") -> Any:
+        # Runs after the security handshake (the peer id is proven) and before the muxer
+        # starts: a refused connection never carries a stream.
+        refusal = self._refusal(muxed_conn.peer_id)
+        if refusal is not None and not refusal:
+            self._stats["gated_connections"] += 1
+            log.info("refusing a connection (%s) from gated peer %s", direction, muxed_conn.peer_id)
+            try:
+                await muxed_conn.close()
+            except Exception as exc:
+                log.debug("close of a gated connection: %r", exc)
+            raise SwarmException(f"peer {muxed_conn.peer_id} is gated")
+        conn = await self._add_conn(muxed_conn, direction)
+        if muxed_conn.peer_id.to_base58() in self._relays():
+            self._reserve_wake.set()
+        return conn
+
+    def is_relayed(self, peer_id: str) -> bool | None:
+        """True if every connection to peer_id goes through a relay; None if not connected."""
+        conns = self._host.get_network().get_connections(ID.from_base58(peer_id))
+        if not conns:
+            return None
+        return all(getattr(c, "get_connection_type", lambda: None)() == ConnectionType.RELAYED for c in conns)
+
+    # -- circuit relay v2: reservations (the reachable side) --
+
+    def set_relays(self, relays: Callable[[], set[str]]) -> None:
+        """relays() names the relays (peer ids) to hold a reservation on while connected.
+
+        While we are connected to one, we reserve a slot (renewed before it expires) and
+        addrs() lists our circuit address through it; when the connection drops, so does
+        the address, and the next connection reserves again.
+        """
+        self._relays = relays
+        self._reserve_wake.set()
+
+    def set_reservation_policy(self, fn: Callable[[str], bool] | None) -> None:
+        """On a relay host (HostConfig.hop): fn(peer_id) says who may reserve. None: anyone."""
+        self._reservation_policy = fn
+
+    async def _keep_reservations(self) -> None:
+        failed: dict[str, float] = {}  # relay -> when to try again after a refusal
+        while True:
+            connected = set(self.connected_peers())
+            now = trio.current_time()
+            wanted = self._relays() & connected
+            for relay in list(self._reserved):
+                if relay not in wanted:  # the connection dropped: the relay forgot us
+                    del self._reserved[relay]
+            for relay in wanted:
+                expires = self._reserved.get(relay, (0.0, []))[0]
+                if expires - now > RESERVE_RENEW_S or failed.get(relay, 0.0) > now:
+                    continue
+                try:
+                    ttl, addrs = await self._reserve(relay)
+                except P2PError as exc:
+                    failed[relay] = now + 30.0
+                    log.info("no reservation on relay %s: %s", relay, exc)
+                    continue
+                failed.pop(relay, None)
+                self._reserved[relay] = (trio.current_time() + ttl, addrs)
+                log.info("reserved a slot on relay %s for %d s: reachable at %s", relay, ttl, " ".join(addrs))
+            self._reserve_wake = trio.Event()
+            with trio.move_on_after(RESERVE_TICK_S):
+                await self._reserve_wake.wait()
+
+    async def _reserve(self, relay: str) -> tuple[float, list[str]]:
+        """One RESERVE on a fresh hop stream. Returns (seconds valid, our circuit addrs)."""
+        relay_id = ID.from_base58(relay)
+        with trio.move_on_after(DIAL_TIMEOUT) as scope:
+            try:
+                stream = await self._host.new_stream(relay_id, [HOP_PROTOCOL_ID])
+                try:
+                    await write_delimited_msg(stream, HopMessage(type=HopMessage.RESERVE,
+                                                                 peer=CircuitPeerId(id=self._id.to_bytes())))
+                    answer = await read_delimited_msg(stream, HopMessage)
+                finally:
+                    await stream.close()
+            except Exception as exc:
+                raise P2PRemoteError(f"reservation on {relay} failed: {exc}") from exc
+        if scope.cancelled_caught:
+            raise P2PRemoteError(f"reservation on {relay} timed out after {DIAL_TIMEOUT} s")
+        status = StatusCode(answer.status) if answer.HasField("status") else StatusCode.OK
+        if status != StatusCode.OK or not answer.HasField("reservation"):
+            raise P2PRemoteError(f"relay {relay} refused the reservation ({status.name})")
+        bases = []
+        for raw in answer.reservation.addrs:
+            try:
+                bases.append(str(multiaddr.Multiaddr(raw)))
+            except Exception:
+                continue
+        if not bases and relay in self._relay_addrs:  # a relay on 0.0.0.0 lists none: use what we dialled
+            bases.append(self._relay_addrs[relay])
+        suffix = f"/p2p/{relay}"
+        addrs = [f"{b if b.endswith(suffix) else b + suffix}{CIRCUIT}/p2p/{self.peer_id}" for b in bases]
+        ttl = max(0.0, answer.reservation.expire - time.time())  # the relay states a wall-clock expiry
+        return ttl, addrs
 
     def connected_peers(self) -> list[str]:
         return sorted(p.to_base58() for p in self._host.get_connected_peers())
@@ -392,6 +637,8 @@ class P2PHost:
         P2PRemoteError if the peer cannot be reached within `timeout` seconds.
         """
         self._check()
+        if CIRCUIT in addr:
+            return await self._dial_circuit(addr, timeout)
         try:
             info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
         except Exception as exc:
@@ -400,7 +647,10 @@ class P2PHost:
             raise P2PLocalError("cannot dial ourselves")
         if info.peer_id in self._host.get_connected_peers():
             return info.peer_id.to_base58()
+        if self._refusal(info.peer_id) is not None:
+            raise P2PLocalError(f"{info.peer_id} is gated: not dialling it")
         swarm = self._host.get_network()
+        self._relay_addrs[info.peer_id.to_base58()] = addr.rsplit("/p2p/", 1)[0]
         with trio.move_on_after(timeout) as scope:
             try:
                 # Dial exactly this address. host.connect() would let libp2p choose among every
@@ -415,6 +665,57 @@ class P2PHost:
         if scope.cancelled_caught:
             raise P2PRemoteError(f"dial {addr} timed out after {timeout} s")
         return info.peer_id.to_base58()
+
+    async def _dial_circuit(self, addr: str, timeout: float) -> str:
+        """Connect to `<relay addr>/p2p/<relay>/p2p-circuit/p2p/<peer>` through that relay.
+
+        The relay must be reachable (we dial it if need be) and the peer must hold a
+        reservation on it. The connection is Noise + Yamux end to end, inside one stream of
+        our connection to the relay: the relay sees only ciphertext.
+        """
+        relay_part, _, target = addr.partition(CIRCUIT)
+        try:
+            peer = ID.from_base58(target.removeprefix("/p2p/"))
+            relay = info_from_p2p_addr(multiaddr.Multiaddr(relay_part)).peer_id
+            circuit_ma = multiaddr.Multiaddr(f"/p2p/{relay.to_base58()}{CIRCUIT}/p2p/{peer.to_base58()}")
+        except Exception as exc:
+            raise P2PLocalError(f"not a circuit address <relay>/p2p-circuit/p2p/<peer>: {addr!r} ({exc})") from exc
+        if not target.startswith("/p2p/") or peer == self._id or relay == self._id:
+            raise P2PLocalError(f"not a circuit address to another peer: {addr!r}")
+        if peer in self._host.get_connected_peers():
+            return peer.to_base58()
+        if self._refusal(peer) is not None:
+            raise P2PLocalError(f"{peer} is gated: not dialling it")
+        with trio.move_on_after(timeout) as scope:
+            if relay not in self._host.get_connected_peers():
+                await self.dial(relay_part, timeout)
+            try:
+                stream = await self._host.new_stream(relay, [HOP_PROTOCOL_ID])
+            except Exception as exc:
+                raise P2PRemoteError(f"relay {relay} does not relay: {exc}") from exc
+            try:
+                await write_delimited_msg(stream, HopMessage(type=HopMessage.CONNECT,
+                                                             peer=CircuitPeerId(id=peer.to_bytes())))
+                answer = await read_delimited_msg(stream, HopMessage)
+                status = StatusCode(answer.status) if answer.HasField("status") else StatusCode.OK
+                if status != StatusCode.OK:
+                    raise P2PRemoteError(f"relay {relay} cannot connect us to {peer} ({status.name})")
+                raw = RawConnection(stream=stream, initiator=True, connection_type=ConnectionType.RELAYED,
+                                    addresses=[circuit_ma])
+                await self._host.get_network().upgrade_outbound_raw_conn(raw, peer)
+            except P2PError:
+                await stream.reset()
+                raise
+            except BaseException as exc:
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await stream.reset()
+                if isinstance(exc, Exception):
+                    raise P2PRemoteError(f"dial {addr} failed: {exc}") from exc
+                raise
+        if scope.cancelled_caught:
+            raise P2PRemoteError(f"dial {addr} timed out after {timeout} s")
+        self._stats["relayed_dials"] += 1
+        return peer.to_base58()
 
     def on_peer_found(self, callback: Callable[[str, list[str]], None] | None) -> None:
         """Call callback(peer_id, addrs) in trio for each mDNS discovery (HostConfig.mdns).

@@ -1,10 +1,14 @@
 """Replication: the trio shell around the sync protocol, live gossip and the peer book.
 
-- Catch-up (node/core/sync.py) over streams: with every connected peer, on connect and
-  then every `resync_s`, for every wanted feed; gaps seen in gossip are fetched from the
-  peer that showed them.
-- Live: one GossipSub topic per author feed. Our own new entries are published on ours;
-  we subscribe to the wanted feeds'. Receivers check an entry before GossipSub forwards it.
+- Catch-up (node/core/sync.py) over streams: with every connected peer, on connect, for
+  every wanted feed; gaps seen in gossip are fetched from the peer that showed them.
+- Live, two ways. (1) The catch-up's want is a live one: the stream stays open and each
+  side pushes the other the wanted feeds' entries as it stores them, whatever their
+  source; this scales to any number of feeds (a relay's 10,000). If a live stream ends, the
+  peer is caught up again after `resync_s`. (2) One GossipSub topic per author feed, for
+  the first MAX_TOPICS wanted feeds (our own first): our own new entries are published on
+  ours; receivers check an entry before GossipSub forwards it. Both paths may bring the
+  same entry: the store counts the second as a duplicate.
 - Peers: the peer book (contacts, bootstrap peers, peers met) is dialled with back-off;
   unreachable peers never block anything.
 - A peer that sends a bad signature, a fork, an oversized frame or garbage is cut off and
@@ -29,7 +33,7 @@ from murmurate.store import (Entry, InvalidEntryError, Reason, Store, check_sign
                              decode_frame, encode_frame)
 
 from .core import framing, sync
-from .core.sync import ClientSession, Done, FeedWant, SyncProtocolError, Want
+from .core.sync import ClientSession, Done, FeedWant, LiveSession, SyncProtocolError, Want
 from .p2p import P2PError, P2PHost, P2PRemoteError, Stream
 from .writer import StoreWriter
 
@@ -37,6 +41,16 @@ log = logging.getLogger("murmurate.replicator")
 
 TOPIC_PREFIX = "murmurate/feed/1/"
 READ_TIMEOUT_S = 30.0
+# While the writer is busy, a catch-up merges what arrives into batches of up to this many
+# entries (or bytes) per store transaction: each commit waits on the disk (fsync), and on
+# this machine 500-entry commits cost 85 us per entry, 5,000-entry ones 47
+# (docs/performance.md, "Catch-up"). Memory stays bounded: one batch being stored, one
+# waiting in the channel, one being merged.
+STORE_BATCH_ENTRIES = 5_000
+STORE_BATCH_BYTES = 4 << 20
+# GossipSub topics per node: py-libp2p copes with about 1,000 and not 5,000
+# (LIBP2P-NOTES pitfall 5). Feeds beyond these travel live over sync streams only.
+MAX_TOPICS = 500
 # Reasons that prove the sender is broken or hostile (not merely behind or early).
 HOSTILE = frozenset({
     Reason.BAD_SIGNATURE, Reason.MALFORMED, Reason.NON_CANONICAL, Reason.TRAILING_BYTES,
@@ -64,13 +78,14 @@ class PeerState:
     last_error: str = ""
     synced_at: float | None = None
     entries_received: int = 0
+    live: bool = False  # a live sync stream from this peer is open
 
 
 class Replicator:
     def __init__(self, host: P2PHost, store: Store, writer: StoreWriter, self_id: bytes, *,
                  now_ms: Callable[[], int], resync_s: float = 30.0, ban_s: float = 600.0,
                  auto_sync: bool = True, wanted: Callable[[], list[bytes]] | None = None,
-                 serve_refusal: Callable[[str], str | None] | None = None) -> None:
+                 serve_refusal: Callable[[str], str | None] | None = None, live: bool = True) -> None:
         self.host = host
         self.store = store
         self.writer = writer
@@ -79,6 +94,9 @@ class Replicator:
         self.resync_s = resync_s
         self.ban_s = ban_s
         self.auto_sync = auto_sync  # tests drive fetches by hand with False
+        self.live = live
+        self._live_scopes: dict[str, trio.CancelScope] = {}
+        self.live_served = 0  # live streams this node is serving now
         self._wanted = wanted
         self._serve_refusal = serve_refusal
         self.peers: dict[str, PeerState] = {}
@@ -90,7 +108,7 @@ class Replicator:
         self._wake = trio.Event()
         self._syncing: set[str] = set()
         self.stats = {"gossip_in": 0, "gossip_bad": 0, "synced_entries": 0, "peers_cut_off": 0,
-                      "served_entries": 0}
+                      "served_entries": 0, "live_in": 0, "live_out": 0}
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -100,7 +118,7 @@ class Replicator:
             self._nursery = nursery
             commits = self.writer.listen()
             nursery.start_soon(self._publish_own, commits)
-            for author in self.wanted_feeds():
+            for author in self.wanted_feeds()[:MAX_TOPICS]:
                 await self._subscribe(author)
             task_status.started()
             if self.auto_sync:
@@ -114,7 +132,7 @@ class Replicator:
 
     async def feeds_changed(self) -> None:
         """Call after a follow or unfollow: subscribe and fetch from everyone now."""
-        wanted = set(self.wanted_feeds())
+        wanted = set(self.wanted_feeds()[:MAX_TOPICS])
         for author in wanted - self._subscribed:
             await self._subscribe(author)
         for author in self._subscribed - wanted:
@@ -123,6 +141,8 @@ class Replicator:
             self._subscribed.discard(author)
         for peer in self.peers.values():
             peer.synced_at = None
+        for scope in self._live_scopes.values():  # live streams carry the old feed set: start again
+            scope.cancel()
         self._wake.set()
 
     def add_peer(self, peer_id: str, addrs: list[str], source: str) -> None:
@@ -148,6 +168,7 @@ class Replicator:
             except P2PError:
                 pass
             return
+        live: dict[bytes, int] = {}  # feeds wanted on this stream -> the last seq the client has
         try:
             while True:
                 message = await channel.receive()
@@ -155,32 +176,79 @@ class Replicator:
                     return
                 if not isinstance(message, Want):
                     raise SyncProtocolError("expected want")
+                # Listen before reading the heads, so no commit falls between catch-up and live.
+                commits = self.writer.listen() if message.live else None
                 authors = [f.author for f in message.feeds]
                 heads = await trio.to_thread.run_sync(self.store.heads, authors)
                 answer, ranges = sync.plan_serve(message, heads)
                 await channel.send(answer)
                 for author, low, high in ranges:
-                    seq = low
-                    while seq <= high:
-                        top = min(high, seq + sync.MAX_BATCH_ENTRIES - 1)
-                        frames = await trio.to_thread.run_sync(self.store.frames, author, seq, top)
-                        if not frames:
-                            break
-                        for batch in sync.batches(author, frames):
-                            await channel.send(batch)
-                        self.stats["served_entries"] += len(frames)
-                        seq = top + 1
+                    await self._send_range(channel, author, low, high)
                 await channel.send(Done())
+                live.update(sync.live_start(message, heads))
+                if commits is not None:
+                    await self._serve_live(channel, live, commits)
+                    return
         except (SyncProtocolError, framing.FrameError) as e:
             self._cut_off(stream.remote_peer, f"sync request: {e}")
             await stream.reset()
         except P2PError as e:  # the connection was cut: the client asks again from what it has
             log.info("serving sync to %s ended: %s", stream.remote_peer, e)
 
+    async def _send_range(self, channel: "_MessageStream", author: bytes, low: int, high: int) -> int:
+        """Send entries low..high of a feed in batches; returns the last seq sent."""
+        seq, last = low, low - 1
+        while seq <= high:
+            top = min(high, seq + sync.MAX_BATCH_ENTRIES - 1)
+            frames = await trio.to_thread.run_sync(self.store.frames, author, seq, top)
+            if not frames:
+                break
+            for batch in sync.batches(author, frames):
+                await channel.send(batch)
+            self.stats["served_entries"] += len(frames)
+            last = seq + len(frames) - 1
+            seq = top + 1
+        return last
+
+    async def _serve_live(self, channel: "_MessageStream", sent: dict[bytes, int], commits) -> None:
+        """Push the stream's feeds as they grow, until the client closes the stream (it sends
+        nothing more) or this node falls too far behind it (the listener is closed: the
+        stream ends and the client catches up again later)."""
+        self.live_served += 1
+        try:
+            with _first_error():
+                async with trio.open_nursery() as nursery:
+                    async def until_client_leaves() -> None:
+                        if await channel.receive() is not None:
+                            raise SyncProtocolError("a message after a live want")
+                        nursery.cancel_scope.cancel()
+
+                    nursery.start_soon(until_client_leaves)
+                    async with commits:
+                        async for commit in commits:
+                            touched = list({a for a, _ in commit.appended if a in sent})
+                            if not touched:
+                                continue
+                            heads = await trio.to_thread.run_sync(self.store.heads, touched)
+                            for author, low, high in sync.live_ranges(sent, heads):
+                                last = await self._send_range(channel, author, low, high)
+                                if last >= low:
+                                    sent[author] = last
+                                    self.stats["live_out"] += last - low + 1
+                    nursery.cancel_scope.cancel()  # fell behind: end the stream
+        finally:
+            self.live_served -= 1
+
     # -- fetching --------------------------------------------------------------------------
 
-    async def fetch(self, peer_id: str, wants: list[FeedWant]) -> int:
+    async def fetch(self, peer_id: str, wants: list[FeedWant], *, live: bool = False,
+                    caught_up: Callable[[int], None] | None = None) -> int:
         """Fetch what `peer_id` has beyond our heads. Returns entries stored.
+
+        More than MAX_FEEDS_PER_WANT feeds go as several wants on one stream. With `live`,
+        the last want is a live one: once caught up (`caught_up(stored)` is called), the
+        stream stays open and takes the entries the peer pushes, until the peer ends it or
+        the caller cancels.
 
         Raises PeerMisbehaved (and bans the peer) on protocol violations or invalid
         entries; P2PError when the peer cannot be reached.
@@ -189,52 +257,73 @@ class Replicator:
             return 0
         stream = await self.host.open_stream(peer_id, sync.PROTOCOL)
         channel = _MessageStream(stream)
-        session = ClientSession(Want(tuple(wants)))
+        chunks = [wants[i:i + sync.MAX_FEEDS_PER_WANT] for i in range(0, len(wants), sync.MAX_FEEDS_PER_WANT)]
         stored = 0
-        send, recv = trio.open_memory_channel[list[Entry]](4)  # bounded: at most 4 batches in memory
+        # bounded: one batch waiting while one is stored (see STORE_BATCH_ENTRIES); None marks
+        # the end of the catch-up
+        send, recv = trio.open_memory_channel[list[Entry] | None](1)
 
         async def read_batches() -> None:
             # Small messages (one per feed: 100 entries each when catching up on many feeds)
-            # are merged up to one full batch while the store is busy, so the writer commits
-            # fewer, larger transactions; an idle store gets what there is at once.
+            # are merged while the store is busy, so the writer commits fewer, larger
+            # transactions; an idle store gets what there is at once. Live entries go at once.
             pending: list[Entry] = []
             pending_bytes = 0
-            heads_noted = False
             async with send:
-                while not session.done:
-                    # A peer that goes silent without closing must not hold this sync (and the
-                    # peer's later resyncs) forever.
-                    with trio.fail_after(READ_TIMEOUT_S):
-                        message = await channel.receive()
+                next_seqs: dict[bytes, int] = {}
+                for i, chunk in enumerate(chunks):
+                    session = ClientSession(Want(tuple(chunk), live and i == len(chunks) - 1))
+                    await channel.send(session.want)
+                    heads_noted = False
+                    while not session.done:
+                        message = await self._receive(channel)
+                        if message is None:
+                            raise SyncProtocolError("stream ended before done")
+                        entries = session.on_message(message)
+                        if session.remote_heads is not None and not heads_noted:
+                            heads_noted = True  # once: heads come once, and may name 10,000 feeds
+                            self._note_heads(session.remote_heads)
+                        if entries:
+                            pending.extend(entries)
+                            pending_bytes += sum(len(f) for f in message.frames)  # type: ignore[union-attr]
+                        if pending and (session.done or len(pending) >= STORE_BATCH_ENTRIES
+                                        or pending_bytes >= STORE_BATCH_BYTES
+                                        or send.statistics().tasks_waiting_receive):
+                            await send.send(pending)
+                            pending, pending_bytes = [], 0
+                    next_seqs.update(session.next_seqs())
+                await send.send(None)
+                if not live:
+                    return
+                session = LiveSession(next_seqs)
+                while True:
+                    message = await channel.receive()  # no time limit: a quiet feed is quiet
                     if message is None:
-                        raise SyncProtocolError("stream ended before done")
+                        return  # the peer ended the live stream
                     entries = session.on_message(message)
-                    if session.remote_heads is not None and not heads_noted:
-                        heads_noted = True  # once: heads come once, and may name 10,000 feeds
-                        for author, seq in session.remote_heads.items():
-                            if seq > self.remote_heads.get(author, 0):
-                                self.remote_heads[author] = seq
                     if entries:
-                        pending.extend(entries)
-                        pending_bytes += sum(len(f) for f in message.frames)  # type: ignore[union-attr]
-                    if pending and (session.done or len(pending) >= sync.MAX_BATCH_ENTRIES
-                                    or pending_bytes >= sync.MAX_BATCH_BYTES
-                                    or send.statistics().tasks_waiting_receive):
-                        await send.send(pending)
-                        pending, pending_bytes = [], 0
+                        self._note_heads({entries[-1].envelope.author: entries[-1].envelope.seq})
+                        await send.send(entries)
 
         async def store_batches() -> None:
             nonlocal stored
+            live_phase = False
             async with recv:
                 async for entries in recv:
+                    if entries is None:
+                        live_phase = True
+                        if caught_up is not None:
+                            caught_up(stored)
+                        continue
                     report = await self.writer.ingest(entries, self.now_ms())
                     stored += len(report.appended)
+                    if live_phase:
+                        self.stats["live_in"] += len(report.appended)
                     hostile = [r for r in report.rejected if r.reason in HOSTILE]
                     if hostile:
                         raise PeerMisbehaved(f"sent an invalid entry: {hostile[0].message}")
 
         try:
-            await channel.send(session.want)
             with _first_error():
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(read_batches)
@@ -248,7 +337,8 @@ class Replicator:
             await stream.reset()
             raise P2PRemoteError(f"{peer_id} sent nothing for {READ_TIMEOUT_S} s during a sync") from None
         except BaseException:
-            await stream.reset()
+            with trio.CancelScope(shield=True):
+                await stream.reset()
             raise
         finally:
             state = self.peers.get(peer_id)
@@ -257,29 +347,62 @@ class Replicator:
             self.stats["synced_entries"] += stored
         return stored
 
+    @staticmethod
+    async def _receive(channel: "_MessageStream") -> sync.Message | None:
+        # A peer that goes silent without closing must not hold a catch-up (and the peer's
+        # later resyncs) forever.
+        with trio.fail_after(READ_TIMEOUT_S):
+            return await channel.receive()
+
+    def _note_heads(self, heads: dict[bytes, int]) -> None:
+        for author, seq in heads.items():
+            if seq > self.remote_heads.get(author, 0):
+                self.remote_heads[author] = seq
+
     def wants(self, authors: list[bytes] | None = None) -> list[FeedWant]:
         authors = authors if authors is not None else self.wanted_feeds()
         heads = self.store.heads(authors)
         return [FeedWant(a, heads.get(a, 0)) for a in authors]
 
     async def sync_with(self, peer_id: str) -> int:
+        """Catch up from `peer_id`; then, if this node syncs live, stay on the stream and take
+        what the peer pushes until the stream ends (the peer goes, falls behind, or our feed
+        set changes). Returns the entries the catch-up stored."""
         if peer_id in self._syncing:
             return 0
         self._syncing.add(peer_id)
         started = time.monotonic()
-        try:
-            wants = await trio.to_thread.run_sync(self.wants)
-            stored = await self.fetch(peer_id, wants)
-            state = self.peers.setdefault(peer_id, PeerState(peer_id))
+        state = self.peers.setdefault(peer_id, PeerState(peer_id))
+        caught = 0
+
+        def caught_up(stored: int) -> None:
+            nonlocal caught
+            caught = stored
             state.synced_at = time.monotonic()
+            state.live = self.live
             if stored:  # an idle resync stays quiet; a catch-up is worth a line (and bench/sync.py reads it)
                 log.info("synced with %s: %d entries stored in %.3f s", peer_id, stored, state.synced_at - started)
-            return stored
+
+        scope = trio.CancelScope()  # feeds_changed cancels it: the feed set is the stream's
+        self._live_scopes[peer_id] = scope
+        try:
+            wants = await trio.to_thread.run_sync(self.wants)
+            with scope:
+                await self.fetch(peer_id, wants, live=self.live, caught_up=caught_up)
+            if self.live and not scope.cancelled_caught:
+                log.info("live sync with %s ended", peer_id)
+            return caught
         except (P2PError, PeerMisbehaved) as e:
             log.info("sync with %s failed: %s", peer_id, e)
-            return 0
+            return caught
         finally:
+            state.live = False
+            if self._live_scopes.get(peer_id) is scope:
+                del self._live_scopes[peer_id]
             self._syncing.discard(peer_id)
+            if scope.cancel_called:  # start again at once, with the new feed set
+                state.synced_at = None
+                self._wake.set()
 
     # -- live ------------------------------------------------------------------------------
 
@@ -405,6 +528,8 @@ class Replicator:
     def _cut_off(self, peer_id: str, why: str) -> None:
         log.warning("cutting off peer %s: %s", peer_id, why)
         self.banned[peer_id] = time.monotonic() + self.ban_s
+        # The host's gate: from now until the ban ends, no connection, stream or gossip with it.
+        self.host.set_gate("banned", lambda peer: not self._is_banned(peer))
         self.stats["peers_cut_off"] += 1
         if self._nursery is not None:
             self._nursery.start_soon(self._hang_up, peer_id)

@@ -23,10 +23,11 @@ log = logging.getLogger("murmurate.writer")
 
 @dataclass(frozen=True)
 class Committed:
-    """Entries appended by one transaction, in order: (author, seq)."""
+    """Entries appended by one transaction, in order: (author, seq), and their payload types."""
 
     appended: tuple[tuple[bytes, int], ...]
     own: bool = False
+    types: tuple[int, ...] = ()
 
 
 @dataclass
@@ -55,9 +56,9 @@ class StoreWriter:
                     job.error = e
                 self.transactions += 1
                 job.done.set()
-                appended = _appended(job.result)
+                appended, types = _appended(job.result)
                 if appended:
-                    self._notify(Committed(appended, job.own))
+                    self._notify(Committed(appended, job.own, types))
 
     def listen(self, buffer: int = 1024) -> trio.MemoryReceiveChannel[Committed]:
         """A channel of commits. A listener that falls `buffer` commits behind is closed
@@ -103,10 +104,10 @@ class _Own:
     entry: Entry
 
 
-def _appended(result: Any) -> tuple[tuple[bytes, int], ...]:
+def _appended(result: Any) -> tuple[tuple[tuple[bytes, int], ...], tuple[int, ...]]:
     if isinstance(result, IngestReport):
-        return result.appended
+        return result.appended, result.appended_types
     if isinstance(result, _Own):
         env = result.entry.envelope
-        return ((env.author, env.seq),)
-    return ()
+        return ((env.author, env.seq),), (env.payload_type,)
+    return (), ()

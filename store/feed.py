@@ -10,15 +10,17 @@ The rules (docs/protocol.md, "Feed rules"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from .entry import Envelope
 from .errors import InvalidEntryError, Reason
 
 
-@dataclass(frozen=True)
-class FeedHead:
+class FeedHead(NamedTuple):
+    """A feed's last entry as the feed rules need it. (A NamedTuple: one is made per
+    entry placed, and it builds five times faster than a frozen dataclass.)"""
+
     seq: int
     hash: bytes
     timestamp_ms: int

@@ -26,6 +26,8 @@ Layout (docs/architecture.md, "Store"):
     forks      author | seq u64 -> [envelope kept, envelope refused]
     blobs      hash | chunk index u32 -> chunk; hash | 0xFFFFFFFF -> size (store/blobs.py)
     peers      peer id -> record (see the network issue)
+    unaudited  first local_id u64 -> last local_id u64   (store/audit.py: log records appended
+               on a later entry's signature, their own signatures not checked yet)
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import errno
 import struct
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,23 +46,27 @@ import msgpack
 from murmurate.crypto import SigningIdentity
 
 from . import entry as entry_format
-from . import blobs, social
+from . import audit, blobs, social
+from .audit import AuditResult
 from .entry import Entry, Envelope, PayloadType
 from .errors import InvalidEntryError, LocalStoreError, Reason, SchemaTooNewError, StoreFullError
 from .feed import FeedHead, Placement, place
 from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
-from .records import (LOG_HEAD, LOG_PAYLOAD_DROPPED, SEQ_ITEM, TIMELINE_KEY, U32, U64, FEED_FORKED, FeedRecord,
+from .records import (LOG_HEAD, LOG_PAYLOAD_DROPPED, SEQ_ITEM, TIMELINE_KEY, U32, U64, FEED_BAD_SIGNATURE,
+                      FEED_FORKED, FeedRecord,
                       decode_cursor, encode_cursor, pack_log, unpack_log)
-from .verify import verify_signatures
+from .verify import BAD, VOUCHED, verify_chained, verify_signatures
 
 # 1: feeds, log and the timeline, thread, hashtag, mention and follow indexes.
 # 2: + the social indexes (store/social.py); a version 1 store is migrated on open by
 #    indexing its log.
-SCHEMA_VERSION = 2
+# 3: + the unaudited table (store/audit.py); nothing to migrate, it starts empty. (A version
+#    2 node must not open a version 3 store: it would never audit what is waiting.)
+SCHEMA_VERSION = 3
 DEFAULT_MAP_SIZE = 64 << 30  # address space only: the file grows as data is written
 MAX_HELD_PER_FEED = 10_000
 _DB_NAMES = ("meta", "feeds", "feed_nums", "log", "by_seq", "timeline", "replies", "hashtags",
-             "mentions", "follows", "held", "forks", "blobs", "peers", *social.DB_NAMES)
+             "mentions", "follows", "held", "forks", "blobs", "peers", "unaudited", *social.DB_NAMES)
 _DB_FLAGS: dict[str, dict[str, bool]] = {"by_seq": {"dupsort": True, "dupfixed": True}}
 # Home timeline: scan the shared time index while followed feeds are common in it; past
 # this many index keys per page, merge the followed feeds' own indexes instead.
@@ -78,13 +84,15 @@ class Rejected:
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What a batch did. `appended` lists (author, seq) in the order they were applied."""
+    """What a batch did. `appended` lists (author, seq) in the order they were applied;
+    `appended_types` their payload types, in the same order."""
 
     appended: tuple[tuple[bytes, int], ...] = ()
     duplicates: int = 0
     held: int = 0
     forks: tuple[tuple[bytes, int], ...] = ()
     rejected: tuple[Rejected, ...] = ()
+    appended_types: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,7 @@ class FeedInfo:
     head: FeedHead | None
     forked: bool
     held: int
+    bad_signature: bool = False  # the audit found an entry the author signed badly: frozen
 
 
 @dataclass
@@ -123,11 +132,13 @@ class _Batch:
     next_feed_num: int
     records: dict[bytes, FeedRecord] = field(default_factory=dict)
     appended: list[tuple[bytes, int]] = field(default_factory=list)
+    appended_types: list[int] = field(default_factory=list)
     forks: list[tuple[bytes, int]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0
     held: int = 0
     seq_cursor: Any = None  # a by_seq cursor, made on first use
+    unaudited: audit.Runs = field(default_factory=audit.Runs)
 
 
 class Store:
@@ -218,8 +229,8 @@ class Store:
         """
         with self._write() as batch:
             record = self._record(batch, identity.public_key)
-            if record.forked:
-                raise InvalidEntryError(Reason.FEED_FROZEN, "this feed is forked; it cannot grow")
+            if record.frozen:
+                raise InvalidEntryError(Reason.FEED_FROZEN, f"this feed is {record.frozen_why}; it cannot grow")
             head = record.head
             new = entry_format.create_entry(
                 identity, seq=(head.seq + 1) if head else 1, prev=head.hash if head else None,
@@ -235,30 +246,37 @@ class Store:
         skew, chain) before the transaction; bad ones are reported in `rejected`, the rest
         are stored. Entries beyond a gap are held until it fills. Raises StoreFullError
         (nothing of the batch is written).
+
+        Signatures are checked one per run of a feed's consecutive entries (verify_chained):
+        the entries a valid signature vouches for are appended and written down for the
+        audit (store/audit.py), which checks their own signatures later. An entry that is
+        held or refused as a fork gets its own signature checked here, since no appended
+        entry vouches for it.
         """
         # Signatures first, on the pool across cores (PyNaCl releases the GIL). Overlapping
         # them with the Python checks and writes below was tried: the workers then wait on
         # the GIL the writer holds, and bench/ingest.py showed no gain.
-        checked: list[tuple[Entry, dict[str, Any] | None]] = []
+        checked: list[tuple[Entry, dict[str, Any] | None, bool]] = []
         rejected: list[Rejected] = []
-        signatures_ok = verify_signatures([e.envelope for e in entries])
-        for item, sig_ok in zip(entries, signatures_ok):
+        verdicts = verify_chained([e.envelope for e in entries])
+        for item, verdict in zip(entries, verdicts):
             env = item.envelope
             try:
-                if not sig_ok:
+                if verdict == BAD:
                     raise InvalidEntryError(Reason.BAD_SIGNATURE, "signature does not verify", author=env.author, seq=env.seq)
                 entry_format.check_timestamp(env, now_ms)
                 payload = entry_format.check_payload(env, item.payload) if item.payload is not None else None
             except InvalidEntryError as e:
                 rejected.append(Rejected(env.author, env.seq, e.reason, str(e)))
                 continue
-            checked.append((item, payload))
+            checked.append((item, payload, verdict == VOUCHED))
         with self._write() as batch:
             batch.rejected.extend(rejected)
-            for item, payload in checked:
-                self._ingest_one(batch, item, payload)
+            for item, payload, vouched in checked:
+                self._ingest_one(batch, item, payload, vouched)
+            batch.unaudited.write(batch.txn, self._db["unaudited"])
         return IngestReport(tuple(batch.appended), batch.duplicates, batch.held, tuple(batch.forks),
-                            tuple(batch.rejected))
+                            tuple(batch.rejected), tuple(batch.appended_types))
 
     def drop_payload(self, author: bytes, seq: int) -> bool:
         """Drop one entry's payload (and what it indexed), keeping the envelope. True if found."""
@@ -283,14 +301,14 @@ class Store:
         if raw is None:
             return None
         rec = FeedRecord.unpack(raw)
-        return FeedInfo(author, rec.head, rec.forked, rec.held)
+        return FeedInfo(author, rec.head, rec.forked, rec.held, rec.bad_signature)
 
     def feeds(self) -> list[FeedInfo]:
         with self._env.begin() as txn:
             out = []
             for author, raw in txn.cursor(db=self._db["feeds"]):
                 rec = FeedRecord.unpack(raw)
-                out.append(FeedInfo(bytes(author), rec.head, rec.forked, rec.held))
+                out.append(FeedInfo(bytes(author), rec.head, rec.forked, rec.held, rec.bad_signature))
         return out
 
     def get(self, author: bytes, seq: int) -> StoredEntry | None:
@@ -708,6 +726,45 @@ class Store:
         with self._env.begin() as txn:
             return social.scan_prefix(txn, self._db["local"], prefix)
 
+    # -- signature audit (store/audit.py) -----------------------------------------------------
+
+    def unaudited_count(self) -> int:
+        """Entries stored on a later entry's signature whose own signatures wait for the audit."""
+        with self._env.begin() as txn:
+            return audit.pending(txn, self._db["unaudited"])
+
+    def check_unaudited(self, limit: int = 2_000) -> AuditResult:
+        """Verify up to `limit` waiting signatures. Read only: hand the result to settle_audit."""
+        with self._env.begin() as txn:
+            authors: dict[int, bytes] = {}
+
+            def author_of(feed_num: int) -> bytes:
+                if feed_num not in authors:
+                    authors[feed_num] = bytes(txn.get(U32.pack(feed_num), db=self._db["feed_nums"]))
+                return authors[feed_num]
+
+            return audit.check(txn, self._db["unaudited"], self._db["log"], author_of, limit)
+
+    def settle_audit(self, result: AuditResult) -> list[tuple[bytes, int]]:
+        """Apply a check: drop what was checked; freeze each feed an entry failed in.
+        Returns the (author, seq) that failed."""
+        with self._write() as batch:
+            audit.settle(batch.txn, self._db["unaudited"], result)
+            for author, _ in result.bad:
+                record = self._record(batch, author, create=False)
+                if record is not None:
+                    batch.records[author] = record._replace(flags=record.flags | FEED_BAD_SIGNATURE)
+        return list(result.bad)
+
+    def audit_all(self, batch: int = 2_000) -> list[tuple[bytes, int]]:
+        """Audit everything waiting, here and now (for tools without a node running)."""
+        bad: list[tuple[bytes, int]] = []
+        while True:
+            result = self.check_unaudited(batch)
+            if not result.ranges:
+                return bad
+            bad.extend(self.settle_audit(result))
+
     # -- whole-store check -----------------------------------------------------------------
 
     def verify(self) -> list[str]:
@@ -751,6 +808,8 @@ class Store:
                     problems.append(f"{name}: recorded head {rec.head_seq} does not match the last entry")
                 if rec.forked:
                     problems.append(f"{name}: feed is forked (proof kept; see `murmurate log --author`)")
+                if rec.bad_signature:
+                    problems.append(f"{name}: feed is frozen: its author signed a chain holding a bad signature")
             log_count = txn.stat(self._db["log"])["entries"]
             seq_count = txn.stat(self._db["by_seq"])["entries"]
             if log_count != seq_count:
@@ -778,21 +837,27 @@ class Store:
         batch.records[author] = rec
         return rec
 
-    def _ingest_one(self, batch: _Batch, item: Entry, payload: dict[str, Any] | None) -> None:
+    def _ingest_one(self, batch: _Batch, item: Entry, payload: dict[str, Any] | None, vouched: bool = False) -> None:
         env = item.envelope
         record = self._record(batch, env.author)
         try:
-            if record.forked:
-                raise InvalidEntryError(Reason.FEED_FROZEN, "feed is forked and frozen", author=env.author, seq=env.seq)
+            if record.frozen:
+                raise InvalidEntryError(Reason.FEED_FROZEN, f"feed is {record.frozen_why} and frozen",
+                                        author=env.author, seq=env.seq)
             head = record.head
             stored_hash = None
             if head is not None and env.seq <= head.seq:
                 stored_hash = self._hash_at(batch.txn, env.author, record.feed_num, env.seq)
             placement = place(head, env, stored_hash)
+            if vouched and placement in (Placement.FORK, Placement.HELD):
+                # Kept as a fork proof or held for later: nothing appended vouches for it.
+                entry_format.check_signature(env)
         except InvalidEntryError as e:
             batch.rejected.append(Rejected(env.author, env.seq, e.reason, str(e)))
             return
         if placement is Placement.APPEND:
+            if vouched:
+                batch.unaudited.note(record.feed_num, batch.next_local_id)  # the log position _append takes
             self._append(batch, item, payload)
             self._drain_held(batch, env.author)
         elif placement is Placement.DUPLICATE:
@@ -820,10 +885,10 @@ class Store:
         # (full pages). A plain put is the fallback should that ever not hold.
         if not batch.seq_cursor.put(feed_key, item_value, append=True):
             txn.put(feed_key, item_value, db=db["by_seq"])
-        # (not dataclasses.replace: this runs once per entry and replace is slow)
         batch.records[env.author] = FeedRecord(record.feed_num, env.seq, env.hash, env.timestamp_ms,
                                                record.flags, record.held)
         batch.appended.append((env.author, env.seq))
+        batch.appended_types.append(env.payload_type)
         if payload is not None:
             self._index(batch, batch.records[env.author], env, payload)
 
@@ -833,11 +898,11 @@ class Store:
         txn, db = batch.txn, self._db
         op = (lambda key, name, value=b"": txn.delete(key, db=db[name])) if remove else \
              (lambda key, name, value=b"": txn.put(key, value, db=db[name]))
-        social.index(txn, db, env, record.feed_num, payload, remove=remove)
-        tail = TIMELINE_KEY.pack(env.timestamp_ms, record.feed_num, env.seq)
         ptype = env.payload_type
+        post = post_index(payload) if ptype == PayloadType.POST else None
+        social.index(txn, db, env, record.feed_num, payload, remove=remove, post=post)
+        tail = TIMELINE_KEY.pack(env.timestamp_ms, record.feed_num, env.seq)
         if ptype in TIMELINE_TYPES:
-            post = post_index(payload) if ptype == PayloadType.POST else None
             unlisted = post is not None and payload.get("vis") == "unlisted"
             if ptype != PayloadType.POST or post is not None:
                 op(tail, "timeline", UNLISTED if unlisted else b"")
@@ -908,7 +973,7 @@ class Store:
                                            "fetch the gap first"))
             return
         batch.txn.put(key, entry_format.encode_frame(item), db=self._db["held"])
-        batch.records[env.author] = replace(record, held=record.held + 1)
+        batch.records[env.author] = record._replace(held=record.held + 1)
         batch.held += 1
 
     def _drain_held(self, batch: _Batch, author: bytes) -> None:
@@ -923,7 +988,7 @@ class Store:
             if frame is None:
                 return
             batch.txn.delete(key, db=self._db["held"])
-            batch.records[author] = record = replace(record, held=record.held - 1)
+            batch.records[author] = record = record._replace(held=record.held - 1)
             item = entry_format.decode_frame(frame)
             try:
                 place(record.head, item.envelope)
@@ -936,7 +1001,7 @@ class Store:
     def _record_fork(self, batch: _Batch, record: FeedRecord, kept: Envelope, refused: Envelope) -> None:
         key = kept.author + U64.pack(kept.seq)
         batch.txn.put(key, msgpack.packb([kept.raw, refused.raw], use_bin_type=True), db=self._db["forks"])
-        batch.records[kept.author] = replace(record, flags=record.flags | FEED_FORKED)
+        batch.records[kept.author] = record._replace(flags=record.flags | FEED_FORKED)
         batch.forks.append((kept.author, kept.seq))
         batch.rejected.append(Rejected(kept.author, kept.seq, Reason.FORK,
                                        f"fork: a second entry {kept.seq} signed by the author; proof kept, feed frozen"))

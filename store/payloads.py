@@ -52,12 +52,17 @@ def normalize_tag(tag: str) -> str:
     return tag.strip().lstrip("#").casefold()
 
 
+_PLAIN_POST = PostIndex(None, None, (), ())
+
+
 def post_index(payload: dict[str, Any]) -> PostIndex | None:
     """Index fields of a post payload, or None if it is not a readable post."""
     if not isinstance(payload.get("text"), str):
         return None
     tags_raw = payload.get("tags", [])
     mentions_raw = payload.get("mentions", [])
+    if not tags_raw and not mentions_raw and "reply" not in payload and "root" not in payload:
+        return _PLAIN_POST  # most posts: nothing to index but the post itself
     tags: list[str] = []
     if isinstance(tags_raw, list):
         for t in tags_raw[:MAX_TAGS]:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .entry import Envelope, PayloadType
-from .payloads import post_index, read_ref, target_id, target_seq
+from .payloads import PostIndex, post_index, read_ref, target_id, target_seq
 from .records import TIMELINE_KEY, U64
 
 DB_NAMES = ("interactions", "notifications", "edits", "blocks", "followers", "profiles", "local")
@@ -36,8 +36,9 @@ KIND_NAMES = {BOOST: "boost", FAVOURITE: "favourite", REPLY: "reply", MENTION: "
 
 
 def index(txn: Any, db: dict[str, Any], env: Envelope, feed_num: int, payload: dict[str, Any], *,
-          remove: bool) -> None:
-    """Add (or remove) the social index entries of one stored entry."""
+          remove: bool, post: PostIndex | None = None) -> None:
+    """Add (or remove) the social index entries of one stored entry. `post` is the post's
+    post_index when the caller has it already (it is the costly part of indexing a post)."""
     ptype = env.payload_type
     me = env.author + U64.pack(env.seq)
     tail = TIMELINE_KEY.pack(env.timestamp_ms, feed_num, env.seq)
@@ -51,7 +52,7 @@ def index(txn: Any, db: dict[str, Any], env: Envelope, feed_num: int, payload: d
 
     notify: dict[bytes, bytes] = {}
     if ptype == PayloadType.POST:
-        post = post_index(payload)
+        post = post if post is not None else post_index(payload)
         if post is None:
             return
         if post.reply_to is not None and post.reply_to.author != env.author:

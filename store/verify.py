@@ -2,11 +2,18 @@
 
 PyNaCl's C calls release the GIL, so threads verify in parallel: on two cores a batch
 verifies about twice as fast as one core could (bench/ingest.py shows the figures).
+
+`verify_chained` checks a run of one feed's consecutive entries with one signature: the
+entry hash covers the whole envelope, signature included, and each entry's `prev` names
+the hash of the one before, so the author's valid signature on the run's last entry
+commits to every byte of the entries before it. Their own signatures are then checked
+later, off the critical path (the store's audit, docs/protocol.md section 5.1).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,3 +44,68 @@ def verify_signatures(envelopes: Sequence[Envelope]) -> list[bool]:
     for future in futures:
         results.extend(future.result())
     return results
+
+
+_background: ThreadPoolExecutor | None = None
+
+
+def _lower_priority() -> None:
+    # On Linux a thread has its own nice value: this one yields its core to the node's
+    # own work (a catch-up, the API) whenever both want it.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
+def verify_in_background(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    """Signature checks that can wait (the audit), of (author, envelope body, signature)
+    triples: on one thread of its own at a lower priority, so they take an idle core and
+    never both cores from the node."""
+    global _background
+    if _background is None:
+        _background = ThreadPoolExecutor(1, thread_name_prefix="murmurate-audit", initializer=_lower_priority)
+    return _background.submit(_check_raw, items).result()
+
+
+def _check_raw(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    return [verify_signature(author, SIGNING_DOMAIN + body, signature) for author, body, signature in items]
+
+
+# verify_chained's verdicts, one per envelope.
+BAD = 0        # the signature does not verify
+SIGNED = 1     # its own signature verifies
+VOUCHED = 2    # a later entry of the batch with a valid signature commits to it (own signature unchecked)
+
+
+def verify_chained(envelopes: Sequence[Envelope]) -> list[int]:
+    """One verdict per envelope (BAD, SIGNED or VOUCHED), checking one signature per run.
+
+    A run is a stretch of the list where each envelope is the next entry of the same feed:
+    same author, seq one more, `prev` equal to the entry hash before it. Only the last of
+    each run is verified; if it fails, every entry of its run is verified on its own, so a
+    bad entry is named exactly and the good ones before it still count.
+    """
+    count = len(envelopes)
+    ends = []
+    for i in range(count):
+        env = envelopes[i]
+        if i + 1 < count:
+            nxt = envelopes[i + 1]
+            if nxt.author == env.author and nxt.seq == env.seq + 1 and nxt.prev == env.hash:
+                continue
+        ends.append(i)
+    verdicts = [VOUCHED] * count
+    retry: list[int] = []
+    start = 0
+    for end, ok in zip(ends, verify_signatures([envelopes[i] for i in ends])):
+        if ok:
+            verdicts[end] = SIGNED
+        else:
+            verdicts[end] = BAD
+            retry.extend(range(start, end))
+        start = end + 1
+    if retry:
+        for i, ok in zip(retry, verify_signatures([envelopes[i] for i in retry])):
+            verdicts[i] = SIGNED if ok else BAD
+    return verdicts

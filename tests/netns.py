@@ -115,3 +115,104 @@ class VethLab:
         listed = run("ip", "netns", "list").split() + run("ip", "-o", "link", "show").replace("@", " ").replace(
             ":", " ").split()
         return sorted(names & set(listed))
+
+
+class NatLab:
+    """A relay on a "public" network and two homes, each behind its own masquerading router.
+
+        A (10.<n>.11.2) -- rA (10.<n>.11.1 | 10.<n>.1.2) --\\
+                                                         relay (10.<n>.1.1, 10.<n>.2.1)
+        B (10.<n>.12.2) -- rB (10.<n>.12.1 | 10.<n>.2.2) --/
+
+    The routers forward and MASQUERADE what leaves on the public side and drop new
+    connections coming in from it; the relay has no route to the homes at all. So A and B
+    reach the relay, the relay sees only the routers' addresses, and nothing on the public
+    side can open a connection to A or B. Undone like VethLab (newest first, each step).
+    """
+
+    def __init__(self, tag: str, net: int = 214) -> None:
+        self.tag = tag
+        self.relay = Side(f"mur{tag}r", f"mv{tag}ra", f"10.{net}.1.1")
+        self.router_a = Side(f"mur{tag}ra", f"mv{tag}ar", f"10.{net}.1.2")
+        self.router_b = Side(f"mur{tag}rb", f"mv{tag}br", f"10.{net}.2.2")
+        self.a = Side(f"mur{tag}a", f"mv{tag}a", f"10.{net}.11.2")
+        self.b = Side(f"mur{tag}b", f"mv{tag}b", f"10.{net}.12.2")
+        self.relay_b_addr = f"10.{net}.2.1"   # the relay's address on rB's link
+        self.net = net
+        self._names: set[str] = set()
+        self._undo: list[tuple[str, Callable[[], object]]] = []
+
+    def __enter__(self) -> "NatLab":
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ns(self, name: str) -> None:
+        run("ip", "netns", "add", name)
+        self._names.add(name)
+        self._undo.append((f"namespace {name}", lambda: run("ip", "netns", "delete", name)))
+        run("ip", "-n", name, "link", "set", "lo", "up")
+
+    def _link(self, ns1: str, dev1: str, addr1: str, ns2: str, dev2: str, addr2: str) -> None:
+        assert len(dev1) <= 15 and len(dev2) <= 15, "interface names are at most 15 characters"
+        run("ip", "link", "add", dev1, "type", "veth", "peer", "name", dev2)
+        self._names.update({dev1, dev2})
+        # Deleting a namespace deletes its veth ends (and so the pairs): nothing more to undo.
+        for ns, dev, addr in ((ns1, dev1, addr1), (ns2, dev2, addr2)):
+            run("ip", "link", "set", dev, "netns", ns)
+            run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            run("ip", "-n", ns, "link", "set", dev, "up")
+
+    def _build(self) -> None:
+        n, t = self.net, self.tag
+        for side in (self.relay, self.router_a, self.router_b, self.a, self.b):
+            self._ns(side.ns)
+        self._link(self.relay.ns, f"mv{t}ra", self.relay.addr, self.router_a.ns, f"mv{t}ar", self.router_a.addr)
+        self._link(self.relay.ns, f"mv{t}rb", self.relay_b_addr, self.router_b.ns, f"mv{t}br", self.router_b.addr)
+        self._link(self.router_a.ns, f"mv{t}ai", f"10.{n}.11.1", self.a.ns, self.a.veth, self.a.addr)
+        self._link(self.router_b.ns, f"mv{t}bi", f"10.{n}.12.1", self.b.ns, self.b.veth, self.b.addr)
+        run("ip", "-n", self.a.ns, "route", "add", "default", "via", f"10.{n}.11.1")
+        run("ip", "-n", self.b.ns, "route", "add", "default", "via", f"10.{n}.12.1")
+        for router, public, relay_addr in ((self.router_a, f"mv{t}ar", self.relay.addr),
+                                           (self.router_b, f"mv{t}br", self.relay_b_addr)):
+            run("ip", "-n", router.ns, "route", "add", "default", "via", relay_addr)
+            run("ip", "netns", "exec", router.ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+            rules = (("nat", "POSTROUTING", "-o", public, "-j", "MASQUERADE"),
+                     ("filter", "FORWARD", "-i", public, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+                      "-j", "ACCEPT"),
+                     ("filter", "FORWARD", "-i", public, "-j", "DROP"))
+            for table, chain, *rule in rules:
+                # The rules live in the router's namespace: deleting it deletes them.
+                run("ip", "netns", "exec", router.ns, "iptables", "-t", table, "-A", chain, *rule)
+
+    def rules(self, side: Side, table: str = "filter") -> str:
+        return run("ip", "netns", "exec", side.ns, "iptables", "-t", table, "-S")
+
+    def conntrack_sources(self, side: Side, port: int) -> str:
+        """The relay's view: who its TCP port `port` talks to (`ss` in its namespace)."""
+        return run("ip", "netns", "exec", side.ns, "ss", "-tn", "state", "established", f"( sport = :{port} )")
+
+    def close(self) -> None:
+        errors = []
+        while self._undo:
+            what, undo = self._undo.pop()
+            try:
+                undo()
+            except Exception as e:
+                errors.append(f"{what}: {e}")
+        left = self.leftovers()
+        if left:
+            errors.append(f"left behind: {left}")
+        if errors:
+            raise RuntimeError("network teardown failed: " + "; ".join(errors))
+
+    def leftovers(self) -> list[str]:
+        listed = run("ip", "netns", "list").split() + run("ip", "-o", "link", "show").replace("@", " ").replace(
+            ":", " ").split()
+        return sorted(self._names & set(listed))

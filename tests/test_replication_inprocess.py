@@ -13,6 +13,7 @@ import trio
 
 from murmurate.crypto import SigningIdentity
 from murmurate.node.core import framing, sync
+from murmurate.node import replicator
 from murmurate.node.p2p import HostConfig, P2PHost, Stream, open_host
 from murmurate.node.replicator import PeerMisbehaved, Replicator
 from murmurate.node.writer import StoreWriter
@@ -68,7 +69,9 @@ async def test_catch_up_fetches_every_missing_entry_in_order(tmp_path: Path) -> 
         assert await b.replicator.fetch(a.host.peer_id, b.replicator.wants()) == 0
 
 
-async def test_a_cut_resumes_from_what_was_stored(tmp_path: Path) -> None:
+async def test_a_cut_resumes_from_what_was_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Store batches of at most 500, so the first commit can never hold all 2,000.
+    monkeypatch.setattr(replicator, "STORE_BATCH_ENTRIES", 500)
     async with node(tmp_path, "a", 1) as a, node(tmp_path, "b", 2) as b:
         write_posts(a, 2_000)
         follow(b, a.identity.public_key)

@@ -8,7 +8,7 @@ from pathlib import Path
 import lmdb
 
 from murmurate.crypto import SigningIdentity
-from murmurate.store import PayloadType, Store
+from murmurate.store import SCHEMA_VERSION, PayloadType, Store
 from murmurate.store.records import U32
 
 A, B, C = (SigningIdentity(bytes([i]) * 32) for i in (1, 2, 3))
@@ -114,7 +114,7 @@ def test_a_version_1_store_is_migrated_by_indexing_its_log(tmp_path: Path) -> No
             txn.drop(env.open_db(name, txn=txn), delete=False)
     env.close()
     s = Store(tmp_path / "s")
-    assert s.schema_version == 2
+    assert s.schema_version == SCHEMA_VERSION
     assert s.interactions(A.public_key, p)["boost"] == [(B.public_key, 1)]
     assert len(s.notifications(A.public_key)[0]) == 1
 

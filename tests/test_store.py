@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -413,7 +412,7 @@ def test_verify_reports_a_head_that_claims_too_much(tmp_path: Path) -> None:
         with env.begin(write=True) as txn:
             feeds = env.open_db(b"feeds", txn=txn, create=False)
             rec = FeedRecord.unpack(txn.get(A.public_key, db=feeds))
-            txn.put(A.public_key, replace(rec, head_seq=4).pack(), db=feeds)
+            txn.put(A.public_key, rec._replace(head_seq=4).pack(), db=feeds)
     finally:
         env.close()
     with Store(path) as s:

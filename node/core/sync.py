@@ -2,13 +2,20 @@
 
 Over one stream, in frames (node/core/framing.py), each a canonical msgpack map:
 
-    client -> server   {"t": "want", "feeds": [[author, have, upto|nil], ...]}
+    client -> server   {"t": "want", "feeds": [[author, have, upto|nil], ...]}   (+ "live": true)
     server -> client   {"t": "heads", "feeds": [[author, head_seq], ...]}   for wanted feeds it holds
                        {"t": "entries", "author": author, "frames": [entry frame, ...]}   ascending seq
                        ... more "entries" ...
                        {"t": "done"}
     (the client may send another "want" on the same stream; either side closes when done)
     server -> client   {"t": "error", "message": str}   instead of the rest, when it refuses
+
+Live: a want with "live": true is the last the client sends on the stream. After its
+"done" the server keeps the stream open and pushes "entries" of every feed wanted on the
+stream as it stores them, each feed going on from where the stream left it; the client
+sends nothing more and closes the stream to stop. This is how new entries travel to
+connected peers without a GossipSub topic per feed (a relay hosts 10,000 feeds; py-libp2p
+copes with about 1,000 topics).
 
 The client names, per feed, the seq it has (`have`) and optionally the last seq it wants
 (`upto`, for filling a gap seen in gossip). The server sends each feed's missing entries
@@ -52,6 +59,7 @@ class FeedWant:
 @dataclass(frozen=True)
 class Want:
     feeds: tuple[FeedWant, ...]
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,10 @@ Message = Want | Heads | Entries | Done | Error
 
 def encode(message: Message) -> bytes:
     if isinstance(message, Want):
-        return canonical.pack({"t": "want", "feeds": [[f.author, f.have, f.upto] for f in message.feeds]})
+        body: dict[str, Any] = {"t": "want", "feeds": [[f.author, f.have, f.upto] for f in message.feeds]}
+        if message.live:  # absent when false: a plain want is byte for byte what it always was
+            body["live"] = True
+        return canonical.pack(body)
     if isinstance(message, Heads):
         return canonical.pack({"t": "heads", "feeds": [[a, s] for a, s in message.feeds]})
     if isinstance(message, Entries):
@@ -112,7 +123,10 @@ def decode(body: bytes) -> Message:
                 _require(_is_key(author) and _is_uint(have) and (upto is None or (_is_uint(upto) and upto > have)),
                          "want: bad feed entry")
                 wants.append(FeedWant(author, have, upto))
-            return Want(tuple(wants))
+            live = value.get("live", False)
+            _require(live is True or live is False, "want: live must be a bool")
+            _require(not (live and any(f.upto is not None for f in wants)), "want: a live want has no upto")
+            return Want(tuple(wants), live)
         if kind == "heads":
             feeds = value["feeds"]
             _require(isinstance(feeds, list) and len(feeds) <= MAX_FEEDS_PER_WANT, "heads: too many feeds")
@@ -153,6 +167,17 @@ def plan_serve(want: Want, heads: dict[bytes, int]) -> tuple[Heads, list[tuple[b
     return Heads(tuple(answer)), ranges
 
 
+def live_start(want: Want, heads: dict[bytes, int]) -> dict[bytes, int]:
+    """Where a live stream stands per feed once `want` is served: the last seq the client
+    has (what it had, or what was just sent)."""
+    return {f.author: max(f.have, heads.get(f.author, 0)) for f in want.feeds}
+
+
+def live_ranges(sent: dict[bytes, int], heads: dict[bytes, int]) -> list[tuple[bytes, int, int]]:
+    """The (author, from_seq, to_seq) a live stream pushes now, given its feeds' current heads."""
+    return [(a, sent[a] + 1, head) for a, head in heads.items() if a in sent and head > sent[a]]
+
+
 class ClientSession:
     """The fetching side of one want: checks what the server sends against what was asked."""
 
@@ -190,27 +215,55 @@ class ClientSession:
         if isinstance(message, Entries):
             if self.remote_heads is None:
                 raise SyncProtocolError("entries before heads")
-            if message.author not in self._next:
-                raise SyncProtocolError("entries of a feed that was not asked for")
-            out = []
-            for frame in message.frames:
-                try:
-                    item = decode_frame(frame)
-                except InvalidEntryError as e:
-                    raise SyncProtocolError(f"bad entry: {e}") from None
-                expected = self._next[message.author]
-                last = self._last[message.author]
-                if item.envelope.author != message.author or item.envelope.seq != expected:
-                    raise SyncProtocolError(f"expected entry {expected} of the feed, got {item.envelope.seq}")
-                if last is not None and expected > last:
-                    raise SyncProtocolError("entries beyond what was asked")
-                if expected > self.remote_heads.get(message.author, 0):
-                    raise SyncProtocolError("entries beyond the head the server announced")
-                self._next[message.author] = expected + 1
-                out.append(item)
+            out = _take_entries(message, self._next, self._last, self.remote_heads)
             self.received += len(out)
             return out
         raise SyncProtocolError(f"unexpected {type(message).__name__} from the server")
+
+    def next_seqs(self) -> dict[bytes, int]:
+        return dict(self._next)
+
+
+class LiveSession:
+    """The fetching side after a live want's done: only entries of the feeds wanted on the
+    stream, each feed going on in order from where the stream left it."""
+
+    def __init__(self, next_seqs: dict[bytes, int]) -> None:
+        self._next = dict(next_seqs)
+        self._last: dict[bytes, int | None] = {}
+        self.received = 0
+
+    def on_message(self, message: Message) -> list[Entry]:
+        if isinstance(message, Error):
+            raise SyncProtocolError(f"server refused: {message.message}")
+        if not isinstance(message, Entries):
+            raise SyncProtocolError(f"{type(message).__name__} on a live stream (only entries may follow)")
+        out = _take_entries(message, self._next, self._last, None)
+        self.received += len(out)
+        return out
+
+
+def _take_entries(message: Entries, next_seq: dict[bytes, int], last_seq: dict[bytes, int | None],
+                  heads: dict[bytes, int] | None) -> list[Entry]:
+    if message.author not in next_seq:
+        raise SyncProtocolError("entries of a feed that was not asked for")
+    out = []
+    for frame in message.frames:
+        try:
+            item = decode_frame(frame)
+        except InvalidEntryError as e:
+            raise SyncProtocolError(f"bad entry: {e}") from None
+        expected = next_seq[message.author]
+        last = last_seq.get(message.author)
+        if item.envelope.author != message.author or item.envelope.seq != expected:
+            raise SyncProtocolError(f"expected entry {expected} of the feed, got {item.envelope.seq}")
+        if last is not None and expected > last:
+            raise SyncProtocolError("entries beyond what was asked")
+        if heads is not None and expected > heads.get(message.author, 0):
+            raise SyncProtocolError("entries beyond the head the server announced")
+        next_seq[message.author] = expected + 1
+        out.append(item)
+    return out
 
 
 def batches(author: bytes, frames: list[bytes]) -> list[Entries]:

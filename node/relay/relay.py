@@ -30,11 +30,12 @@ from murmurate.store import Entry, IngestReport, Store
 
 from .. import media
 from ..api import ApiServer, _Connection, _int, _text
+from ..auditor import Auditor
 from ..core import framing, rpc
 from ..daemon import Daemon, HomeLock, stop_on_signal
 from ..errors import NodeError
 from ..home import Home, socket_path
-from ..p2p import HostConfig, P2PError, open_host, peer_id_from_public_key, public_key_from_peer_id
+from ..p2p import CircuitLimits, HostConfig, P2PError, open_host, peer_id_from_public_key, public_key_from_peer_id
 from ..replicator import Replicator
 from ..writer import StoreWriter
 from . import policy
@@ -103,9 +104,17 @@ class Relay:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.writer.run)
                 await self._load_state()
-                config = HostConfig(seed=self.identity.seed, listen=self.config.listen)
+                # Circuit relay v2 for admitted users: one reservation each at most, so users
+                # behind NAT can be dialled through us (see docs/operations.md).
+                hop = CircuitLimits(max_reservations=self.config.max_users)
+                config = HostConfig(seed=self.identity.seed, listen=self.config.listen, hop=hop)
                 async with open_host(config) as host:
                     self.host = host
+                    host.set_reservation_policy(lambda peer: public_key_from_peer_id(peer) in self.users)
+                    blocked = {peer_id_from_public_key(k) for k in self.config.blocked}
+                    # Blocked peers get no gossip, sync, blob or circuit from the first byte; they may
+                    # still ask the relay protocol why (then _hang_up_on_blocked hangs up).
+                    host.set_gate("blocked", lambda peer: peer not in blocked, explain=(p.PROTOCOL,))
                     self.replicator = Replicator(
                         host, self.store, self.writer, self.identity.public_key, now_ms=self.now_ms,
                         resync_s=self.config.resync_s, wanted=lambda: list(self.hosted),
@@ -115,6 +124,7 @@ class Relay:
                     host.serve(media.PROTOCOL, lambda stream: media.serve_blob(self.writer, stream))
                     self._add_known_peers()
                     nursery.start_soon(self._watch_commits, self.writer.listen())
+                    await nursery.start(Auditor(self.store, self.writer).run)
                     nursery.start_soon(self._refresher)
                     if self.config.blocked:
                         nursery.start_soon(self._hang_up_on_blocked)
@@ -192,8 +202,8 @@ class Relay:
         or GossipSub would forward them new entries. A peer waiting for the answer to a
         join or status keeps its connection until it has heard why it is refused (it has
         BLOCKED_GRACE_S to open that stream).
-        P2PHost has no connect event, so look often (a set lookup per connected peer);
-        what GossipSub sends in the moments before is not prevented (see docs/operations.md)."""
+        P2PHost has no connect event, so look often (a set lookup per connected peer); until
+        then the host's gate (set in run) lets them use nothing but the relay protocol."""
         blocked = {peer_id_from_public_key(k) for k in self.config.blocked}
         seen: dict[str, float] = {}  # when each blocked peer was first seen connected
         while True:

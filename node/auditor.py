@@ -1,0 +1,62 @@
+"""The node task that audits signatures the chained check deferred (store/audit.py).
+
+After each commit it checks what waits, a batch at a time, in a worker thread: signature
+checks release the GIL, so the audit runs on a core the catch-up leaves idle. The
+writer applies each result (one small transaction). A failure freezes that feed and is
+logged; it can only mean the feed's author signed a chain holding a bad signature.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from murmurate.crypto import encode_id
+from murmurate.store import Store
+
+from .writer import StoreWriter
+
+log = logging.getLogger("murmurate.audit")
+
+
+class Auditor:
+    def __init__(self, store: Store, writer: StoreWriter, *, batch: int = 2_000) -> None:
+        self.store = store
+        self.writer = writer
+        self.batch = batch
+        self.audited = 0
+        self.failed: list[tuple[bytes, int]] = []
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        commits = self.writer.listen()
+        task_status.started()
+        while True:
+            await self.audit_waiting()
+            try:
+                await commits.receive()
+            except trio.EndOfChannel:  # fell behind a burst of commits: listen afresh
+                commits = self.writer.listen()
+                continue
+            while True:  # one pass covers every commit so far
+                try:
+                    commits.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+
+    async def audit_waiting(self) -> int:
+        """Audit everything waiting now. Returns how many signatures were checked."""
+        checked = 0
+        while True:
+            result = await trio.to_thread.run_sync(self.store.check_unaudited, self.batch)
+            if not result.ranges:
+                if checked:
+                    log.info("audit: %d signatures checked, none waiting", checked)
+                return checked
+            bad = await self.writer.call(lambda store: store.settle_audit(result))
+            checked += result.checked
+            self.audited += result.checked
+            for author, seq in bad:
+                self.failed.append((author, seq))
+                log.warning("audit: entry %d of %s has a bad signature its author chained on; feed frozen",
+                            seq, encode_id(author))

@@ -1,0 +1,157 @@
+"""Live sync streams (docs/protocol.md 12.2, "live"): after a catch-up the stream stays open
+and the server pushes what it stores. Real libp2p hosts on 127.0.0.1, real LMDB.
+
+The second test is the relay's scaling scheme: 10,000 hosted feeds travel source -> relay ->
+follower over two live streams, with GossipSub topics for at most MAX_TOPICS of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trio
+
+from murmurate.crypto import SigningIdentity
+from murmurate.node import replicator as replicator_module
+from murmurate.node.p2p import HostConfig, P2PHost, open_host
+from murmurate.node.replicator import Replicator
+from murmurate.node.writer import StoreWriter
+from murmurate.store import Entry, PayloadType, Store, create_entry
+
+NOW = 1_800_000_000_000
+DEADLINE = 60
+
+
+@dataclass
+class Node:
+    identity: SigningIdentity
+    store: Store
+    writer: StoreWriter
+    host: P2PHost
+    replicator: Replicator
+
+
+@asynccontextmanager
+async def node(tmp_path: Path, name: str, seed: int,
+               wanted: Callable[[], list[bytes]] | None = None) -> AsyncIterator[Node]:
+    identity = SigningIdentity(bytes([seed]) * 32)
+    store = Store(tmp_path / name)
+    store.set_self(identity.public_key)
+    async with trio.open_nursery() as nursery:
+        writer = StoreWriter(store)
+        await nursery.start(writer.run)
+        async with open_host(HostConfig(seed=identity.seed)) as host:
+            replicator = Replicator(host, store, writer, identity.public_key, now_ms=lambda: NOW,
+                                    auto_sync=False, wanted=wanted)
+            await nursery.start(replicator.run)
+            yield Node(identity, store, writer, host, replicator)
+            nursery.cancel_scope.cancel()
+    store.close()
+
+
+async def wait_for(condition: Callable[[], object], what: str) -> None:
+    """Re-check `condition` until it holds; fail after DEADLINE seconds."""
+    with trio.fail_after(DEADLINE):
+        while not condition():
+            await trio.sleep(0.02)
+
+
+async def live_sync(client: Node, server: Node, nursery: trio.Nursery) -> trio.Event:
+    """Run a live fetch of everything `client` wants from `server`; the event is set once
+    the catch-up part is stored."""
+    caught_up = trio.Event()
+    wants = client.replicator.wants()
+    nursery.start_soon(lambda: client.replicator.fetch(server.host.peer_id, wants, live=True,
+                                                       caught_up=lambda _: caught_up.set()))
+    return caught_up
+
+
+async def test_a_live_stream_pushes_new_entries_as_the_server_stores_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replicator_module, "MAX_TOPICS", 0)  # no gossip at all: only the stream
+    async with node(tmp_path, "a", 1) as a, node(tmp_path, "b", 2) as b:
+        for i in range(5):
+            await a.writer.append_own(a.identity, PayloadType.POST, {"text": f"old {i}"}, NOW - 1000 + i)
+        await b.writer.append_own(b.identity, PayloadType.FOLLOW, {"id": a.identity.public_key}, NOW - 2000)
+        await b.host.dial(a.host.addrs()[0])
+        async with trio.open_nursery() as nursery:
+            caught_up = await live_sync(b, a, nursery)
+            with trio.fail_after(DEADLINE):
+                await caught_up.wait()
+            assert b.store.head(a.identity.public_key).seq == 5
+            await wait_for(lambda: a.replicator.live_served == 1, "a to serve the live stream")
+            for i in range(3):
+                await a.writer.append_own(a.identity, PayloadType.POST, {"text": f"new {i}"}, NOW + i)
+            await wait_for(lambda: (b.store.head(a.identity.public_key) or None) and
+                           b.store.head(a.identity.public_key).seq == 8, "b to hold a's new posts")
+            assert b.replicator.stats["live_in"] == 3
+            await wait_for(lambda: a.replicator.stats["live_out"] == 3, "a to count what it pushed")
+            assert b.replicator.stats["gossip_in"] == 0
+            nursery.cancel_scope.cancel()
+        # The client left: the server notices and stops serving.
+        await wait_for(lambda: a.replicator.live_served == 0, "a to stop serving")
+        assert b.store.verify() == []
+
+
+async def test_a_second_message_on_a_live_stream_cuts_the_client_off(tmp_path: Path) -> None:
+    from murmurate.node.core import framing, sync
+    async with node(tmp_path, "a", 1) as a, node(tmp_path, "b", 2) as b:
+        await a.writer.append_own(a.identity, PayloadType.POST, {"text": "x"}, NOW)
+        await b.host.dial(a.host.addrs()[0])
+        stream = await b.host.open_stream(a.host.peer_id, sync.PROTOCOL)
+        want = sync.Want((sync.FeedWant(a.identity.public_key, 0),), live=True)
+        await stream.write(framing.encode(sync.encode(want)))
+        await wait_for(lambda: a.replicator.live_served == 1, "the live stream")
+        await stream.write(framing.encode(sync.encode(want)))  # not allowed after a live want
+        await wait_for(lambda: b.host.peer_id in a.replicator.banned, "a to cut b off")
+        assert a.replicator.live_served == 0
+
+
+def authors(count: int) -> list[SigningIdentity]:
+    return [SigningIdentity(hashlib.blake2b(b"live-%d" % i, digest_size=32).digest()) for i in range(count)]
+
+
+def entry(who: SigningIdentity, seq: int, prev: Entry | None) -> Entry:
+    return create_entry(who, seq=seq, prev=prev.envelope.hash if prev else None, timestamp_ms=NOW - 10_000 + seq,
+                        payload_type=PayloadType.POST, payload={"text": f"post {seq}"})
+
+
+async def test_ten_thousand_hosted_feeds_travel_source_relay_follower_live(tmp_path: Path) -> None:
+    feeds = 10_000
+    people = authors(feeds)
+    keys = [p.public_key for p in people]
+    firsts = [entry(p, 1, None) for p in people]
+    async with node(tmp_path, "source", 1) as source, \
+            node(tmp_path, "relay", 2, wanted=lambda: keys) as relay, \
+            node(tmp_path, "follower", 3, wanted=lambda: keys) as follower:
+        for i in range(0, feeds, 2_000):
+            await source.writer.ingest(firsts[i:i + 2_000], NOW)
+        # GossipSub topics are capped; everything else rides the live streams.
+        assert len(relay.replicator._subscribed) == replicator_module.MAX_TOPICS
+        assert len(follower.replicator._subscribed) == replicator_module.MAX_TOPICS
+        await relay.host.dial(source.host.addrs()[0])
+        await follower.host.dial(relay.host.addrs()[0])
+        async with trio.open_nursery() as nursery:
+            relay_caught_up = await live_sync(relay, source, nursery)
+            with trio.fail_after(DEADLINE):
+                await relay_caught_up.wait()
+            follower_caught_up = await live_sync(follower, relay, nursery)
+            with trio.fail_after(DEADLINE):
+                await follower_caught_up.wait()
+            assert follower.store.count_entries() == feeds
+            # New entries on 300 feeds that have no topic anywhere reach the follower through
+            # the relay, pushed over the two streams.
+            quiet = [i for i in range(feeds) if keys[i] not in relay.replicator._subscribed]
+            chosen = random.Random(7).sample(quiet, 300)
+            await source.writer.ingest([entry(people[i], 2, firsts[i]) for i in chosen], NOW)
+            await wait_for(lambda: all((follower.store.head(keys[i]) or None) and follower.store.head(keys[i]).seq == 2
+                                       for i in chosen), "the follower to hold the 300 new entries")
+            assert follower.replicator.stats["live_in"] == 300
+            await wait_for(lambda: relay.replicator.stats["live_out"] >= 300, "the relay to count what it pushed")
+            nursery.cancel_scope.cancel()
