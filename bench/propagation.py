@@ -8,8 +8,10 @@ posts reach most of them only through other followers). Each node dials 2 or 3 o
 GossipSub meshes form and one warm-up post has reached everyone, the author posts
 `posts` times at `rate` per second. Every follower's API subscription is read by its own
 thread, which timestamps each arrival. A post's latency is from the author's `post` call
-returning to its arrival at the LAST follower. `by_gossip` / `by_catchup` count entries
-the followers stored from GossipSub vs from catch-up streams (their `status` stats).
+returning to its arrival at the LAST follower. From the followers' `status` stats:
+`by_gossip` counts GossipSub messages they received (duplicates included),
+`by_live_stream` the entries they stored from live sync streams, `by_catchup` those
+stored by catch-ups.
 The last line is one JSON object.
 """
 
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 feed = next(f for f in node.call("status")["feeds"] if f["id"] == author.id)
                 return feed["live_peers"] >= 1
             for node in nodes:
-                wait_until(lambda: live(node), 60, f"{node.name} to have a peer on the author's topic")
+                wait_until(lambda: live(node), 60, f"{node.name} to have a peer pushing the author's feed")
             warm = author.call("post", text="warm-up")["seq"]
             profilers = []
             if args.profile:
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     per_follower = {node.name: round(percentile([(r.times[s] - t) * 1000 for s, t in sent.items() if s in r.times], 50), 1)
                     for node, r in zip(followers, readers)}
     by_gossip = sum(a["gossip_in"] - b["gossip_in"] for a, b in zip(after, before))
+    by_live = sum(a["live_in"] - b["live_in"] for a, b in zip(after, before))
+    # (a live fetch adds to synced_entries only when its stream ends)
     by_catchup = sum(a["synced_entries"] - b["synced_entries"] for a, b in zip(after, before))
     emit({"bench": "propagation", "nodes": args.nodes, "followers": len(followers), "posts": len(sent),
           "rate_per_s": args.rate, "seed": args.seed, "edges": edges_out, "last_seq": last,
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
           "max_ms": round(max(latencies), 1),
           "first_follower_p50_ms": round(percentile(firsts, 50), 1), "p50_ms_by_follower": per_follower,
           "post_call_ms_p50": round(percentile(post_ms, 50), 1),
-          "daemons_cpu_cores_busy": round(cores_busy, 2), "by_gossip": by_gossip, "by_catchup": by_catchup,
+          "daemons_cpu_cores_busy": round(cores_busy, 2), "by_gossip": by_gossip, "by_live_stream": by_live, "by_catchup": by_catchup,
           "target_p99_ms": 1000, "machine": machine()})
     return 0
 

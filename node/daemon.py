@@ -57,6 +57,7 @@ class DaemonOptions:
     bootstrap_file: Path | None = None
     mdns: bool = False
     resync_s: float = 30.0
+    gossip_topics: int = 0  # GossipSub topics beside the live sync streams (node/replicator.py)
 
 
 class HomeLock:
@@ -114,7 +115,8 @@ class Daemon:
                 async with open_host(config) as host:
                     self.host = host
                     self.replicator = Replicator(host, self.store, self.writer, self.identity.public_key,
-                                                 now_ms=self.now_ms, resync_s=self.options.resync_s)
+                                                 now_ms=self.now_ms, resync_s=self.options.resync_s,
+                                                 gossip_topics=self.options.gossip_topics)
                     await nursery.start(self.replicator.run)
                     # Hold a circuit relay reservation on every relay we joined, so peers behind
                     # other NATs can reach us through it (P2PHost.addrs() then lists the circuit).

@@ -2,13 +2,14 @@
 
 - Catch-up (node/core/sync.py) over streams: with every connected peer, on connect, for
   every wanted feed; gaps seen in gossip are fetched from the peer that showed them.
-- Live, two ways. (1) The catch-up's want is a live one: the stream stays open and each
-  side pushes the other the wanted feeds' entries as it stores them, whatever their
-  source; this scales to any number of feeds (a relay's 10,000). If a live stream ends, the
-  peer is caught up again after `resync_s`. (2) One GossipSub topic per author feed, for
-  the first MAX_TOPICS wanted feeds (our own first): our own new entries are published on
-  ours; receivers check an entry before GossipSub forwards it. Both paths may bring the
-  same entry: the store counts the second as a duplicate.
+- Live, by default over the sync streams: the catch-up's want is a live one, the stream
+  stays open and each side pushes the other the wanted feeds' entries as it stores them,
+  whatever their source; this scales to any number of feeds (a relay's 10,000). If a live
+  stream ends, the peer is caught up again after `resync_s`. Optionally (`gossip_topics`
+  > 0) also one GossipSub topic per author feed, for the first `gossip_topics` wanted
+  feeds (our own first): our own new entries are published on ours; receivers check an
+  entry before GossipSub forwards it. Off by default: with py-libp2p's GossipSub beside the
+  streams, bench/propagation.py's p99 went from 0.12 s to 10.8 s (docs/performance.md).
 - Peers: the peer book (contacts, bootstrap peers, peers met) is dialled with back-off;
   unreachable peers never block anything.
 - A peer that sends a bad signature, a fork, an oversized frame or garbage is cut off and
@@ -34,7 +35,7 @@ from murmurate.store import (Entry, InvalidEntryError, Reason, Store, check_sign
 
 from .core import framing, sync
 from .core.sync import ClientSession, Done, FeedWant, LiveSession, SyncProtocolError, Want
-from .p2p import P2PError, P2PHost, P2PRemoteError, Stream
+from .p2p import P2PError, P2PHost, P2PRemoteError, Stream, public_key_from_peer_id
 from .writer import StoreWriter
 
 log = logging.getLogger("murmurate.replicator")
@@ -48,9 +49,9 @@ READ_TIMEOUT_S = 30.0
 # waiting in the channel, one being merged.
 STORE_BATCH_ENTRIES = 5_000
 STORE_BATCH_BYTES = 4 << 20
-# GossipSub topics per node: py-libp2p copes with about 1,000 and not 5,000
+# GossipSub topics per node at most: py-libp2p copes with about 1,000 and not 5,000
 # (LIBP2P-NOTES pitfall 5). Feeds beyond these travel live over sync streams only.
-MAX_TOPICS = 500
+MAX_GOSSIP_TOPICS = 500
 # Reasons that prove the sender is broken or hostile (not merely behind or early).
 HOSTILE = frozenset({
     Reason.BAD_SIGNATURE, Reason.MALFORMED, Reason.NON_CANONICAL, Reason.TRAILING_BYTES,
@@ -85,7 +86,8 @@ class Replicator:
     def __init__(self, host: P2PHost, store: Store, writer: StoreWriter, self_id: bytes, *,
                  now_ms: Callable[[], int], resync_s: float = 30.0, ban_s: float = 600.0,
                  auto_sync: bool = True, wanted: Callable[[], list[bytes]] | None = None,
-                 serve_refusal: Callable[[str], str | None] | None = None, live: bool = True) -> None:
+                 serve_refusal: Callable[[str], str | None] | None = None, live: bool = True,
+                 gossip_topics: int = 0) -> None:
         self.host = host
         self.store = store
         self.writer = writer
@@ -95,6 +97,7 @@ class Replicator:
         self.ban_s = ban_s
         self.auto_sync = auto_sync  # tests drive fetches by hand with False
         self.live = live
+        self.gossip_topics = max(0, min(gossip_topics, MAX_GOSSIP_TOPICS))
         self._live_scopes: dict[str, trio.CancelScope] = {}
         self.live_served = 0  # live streams this node is serving now
         self._wanted = wanted
@@ -118,7 +121,7 @@ class Replicator:
             self._nursery = nursery
             commits = self.writer.listen()
             nursery.start_soon(self._publish_own, commits)
-            for author in self.wanted_feeds()[:MAX_TOPICS]:
+            for author in self.wanted_feeds()[:self.gossip_topics]:
                 await self._subscribe(author)
             task_status.started()
             if self.auto_sync:
@@ -132,7 +135,7 @@ class Replicator:
 
     async def feeds_changed(self) -> None:
         """Call after a follow or unfollow: subscribe and fetch from everyone now."""
-        wanted = set(self.wanted_feeds()[:MAX_TOPICS])
+        wanted = set(self.wanted_feeds()[:self.gossip_topics])
         for author in wanted - self._subscribed:
             await self._subscribe(author)
         for author in self._subscribed - wanted:
@@ -187,6 +190,8 @@ class Replicator:
                 await channel.send(Done())
                 live.update(sync.live_start(message, heads))
                 if commits is not None:
+                    # An author's own feed is never pushed back to them: they wrote it.
+                    live.pop(public_key_from_peer_id(stream.remote_peer) or b"", None)
                     await self._serve_live(channel, live, commits)
                     return
         except (SyncProtocolError, framing.FrameError) as e:
@@ -317,8 +322,7 @@ class Replicator:
                         continue
                     report = await self.writer.ingest(entries, self.now_ms())
                     stored += len(report.appended)
-                    if live_phase:
-                        self.stats["live_in"] += len(report.appended)
+                    self.stats["live_in" if live_phase else "synced_entries"] += len(report.appended)
                     hostile = [r for r in report.rejected if r.reason in HOSTILE]
                     if hostile:
                         raise PeerMisbehaved(f"sent an invalid entry: {hostile[0].message}")
@@ -344,7 +348,6 @@ class Replicator:
             state = self.peers.get(peer_id)
             if state is not None:
                 state.entries_received += stored
-            self.stats["synced_entries"] += stored
         return stored
 
     @staticmethod
@@ -543,15 +546,21 @@ class Replicator:
     # -- status ----------------------------------------------------------------------------
 
     def status(self) -> dict:
-        heads = self.store.heads(self.wanted_feeds())
+        wanted = self.wanted_feeds()
+        heads = self.store.heads(wanted)
+        # Peers that push us new entries of a feed: those on its topic, and every peer with a
+        # live sync stream open to us (it pushes whatever it stores of the feeds we want).
+        live_streams = sum(1 for p in self.peers.values() if p.live)
         feeds = []
-        for author in self.wanted_feeds():
+        for author in wanted:
             have = heads.get(author, 0)
             known = max(self.remote_heads.get(author, 0), have)
+            on_topic = len(self.host.topic_peers(topic_for(author))) if author in self._subscribed else 0
             feeds.append({"id": encode_id(author), "have": have, "known": known, "behind": known - have,
-                          "live_peers": len(self.host.topic_peers(topic_for(author)))})
-        return {"feeds": feeds, "stats": dict(self.stats),
-                "peers": len(self.host.connected_peers()), "banned": len(self.banned)}
+                          "live_peers": on_topic + live_streams})
+        return {"feeds": feeds, "stats": dict(self.stats), "live_streams": live_streams,
+                "live_served": self.live_served, "peers": len(self.host.connected_peers()),
+                "banned": len(self.banned)}
 
 
 @contextmanager
@@ -586,6 +595,8 @@ class _MessageStream:
             if not data:
                 if self.decoder.at_boundary():
                     return None
-                raise SyncProtocolError("stream ended inside a frame")
+                # A connection that drops mid-frame is the network's doing, not the peer's:
+                # no ban (bench/relay.py saw honest sources banned for it under load).
+                raise P2PRemoteError("the stream ended inside a frame")
             self.decoder.feed(data)
 

@@ -44,6 +44,7 @@ class StoreWriter:
         self.store = store
         self._send, self._recv = trio.open_memory_channel[_Job](queue)
         self._listeners: list[trio.MemorySendChannel[Committed]] = []
+        self._committed = trio.Event()
         self.transactions = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -59,6 +60,14 @@ class StoreWriter:
                 appended, types = _appended(job.result)
                 if appended:
                     self._notify(Committed(appended, job.own, types))
+                    self._committed.set()
+                    self._committed = trio.Event()
+
+    def next_commit(self) -> trio.Event:
+        """An event set by the next transaction that appends something. For tasks that only
+        need waking (the audit): unlike a listener, nothing piles up while they are busy.
+        Take it before doing the work it should wake you for again."""
+        return self._committed
 
     def listen(self, buffer: int = 1024) -> trio.MemoryReceiveChannel[Committed]:
         """A channel of commits. A listener that falls `buffer` commits behind is closed

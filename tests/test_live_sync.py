@@ -2,7 +2,7 @@
 and the server pushes what it stores. Real libp2p hosts on 127.0.0.1, real LMDB.
 
 The second test is the relay's scaling scheme: 10,000 hosted feeds travel source -> relay ->
-follower over two live streams, with GossipSub topics for at most MAX_TOPICS of them.
+follower over two live streams, with GossipSub topics for at most MAX_GOSSIP_TOPICS of them.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Node:
 
 @asynccontextmanager
 async def node(tmp_path: Path, name: str, seed: int,
-               wanted: Callable[[], list[bytes]] | None = None) -> AsyncIterator[Node]:
+               wanted: Callable[[], list[bytes]] | None = None, gossip_topics: int = 0) -> AsyncIterator[Node]:
     identity = SigningIdentity(bytes([seed]) * 32)
     store = Store(tmp_path / name)
     store.set_self(identity.public_key)
@@ -48,7 +48,7 @@ async def node(tmp_path: Path, name: str, seed: int,
         await nursery.start(writer.run)
         async with open_host(HostConfig(seed=identity.seed)) as host:
             replicator = Replicator(host, store, writer, identity.public_key, now_ms=lambda: NOW,
-                                    auto_sync=False, wanted=wanted)
+                                    auto_sync=False, wanted=wanted, gossip_topics=gossip_topics)
             await nursery.start(replicator.run)
             yield Node(identity, store, writer, host, replicator)
             nursery.cancel_scope.cancel()
@@ -72,9 +72,7 @@ async def live_sync(client: Node, server: Node, nursery: trio.Nursery) -> trio.E
     return caught_up
 
 
-async def test_a_live_stream_pushes_new_entries_as_the_server_stores_them(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(replicator_module, "MAX_TOPICS", 0)  # no gossip at all: only the stream
+async def test_a_live_stream_pushes_new_entries_as_the_server_stores_them(tmp_path: Path) -> None:
     async with node(tmp_path, "a", 1) as a, node(tmp_path, "b", 2) as b:
         for i in range(5):
             await a.writer.append_own(a.identity, PayloadType.POST, {"text": f"old {i}"}, NOW - 1000 + i)
@@ -127,14 +125,15 @@ async def test_ten_thousand_hosted_feeds_travel_source_relay_follower_live(tmp_p
     people = authors(feeds)
     keys = [p.public_key for p in people]
     firsts = [entry(p, 1, None) for p in people]
+    topics = replicator_module.MAX_GOSSIP_TOPICS  # as many as may be: the rest must ride the streams
     async with node(tmp_path, "source", 1) as source, \
-            node(tmp_path, "relay", 2, wanted=lambda: keys) as relay, \
-            node(tmp_path, "follower", 3, wanted=lambda: keys) as follower:
+            node(tmp_path, "relay", 2, wanted=lambda: keys, gossip_topics=topics) as relay, \
+            node(tmp_path, "follower", 3, wanted=lambda: keys, gossip_topics=topics) as follower:
         for i in range(0, feeds, 2_000):
             await source.writer.ingest(firsts[i:i + 2_000], NOW)
         # GossipSub topics are capped; everything else rides the live streams.
-        assert len(relay.replicator._subscribed) == replicator_module.MAX_TOPICS
-        assert len(follower.replicator._subscribed) == replicator_module.MAX_TOPICS
+        assert len(relay.replicator._subscribed) == topics
+        assert len(follower.replicator._subscribed) == topics
         await relay.host.dial(source.host.addrs()[0])
         await follower.host.dial(relay.host.addrs()[0])
         async with trio.open_nursery() as nursery:
@@ -154,4 +153,20 @@ async def test_ten_thousand_hosted_feeds_travel_source_relay_follower_live(tmp_p
                                        for i in chosen), "the follower to hold the 300 new entries")
             assert follower.replicator.stats["live_in"] == 300
             await wait_for(lambda: relay.replicator.stats["live_out"] >= 300, "the relay to count what it pushed")
+            nursery.cancel_scope.cancel()
+
+
+async def test_the_node_audits_what_a_catch_up_took_on_one_signature_per_run(tmp_path: Path) -> None:
+    from murmurate.node.auditor import Auditor
+    async with node(tmp_path, "a", 1) as a, node(tmp_path, "b", 2) as b:
+        for i in range(300):
+            await a.writer.append_own(a.identity, PayloadType.POST, {"text": f"p {i}"}, NOW - 1000 + i)
+        await b.writer.append_own(b.identity, PayloadType.FOLLOW, {"id": a.identity.public_key}, NOW - 2000)
+        await b.host.dial(a.host.addrs()[0])
+        auditor = Auditor(b.store, b.writer, batch=64)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(auditor.run)
+            assert await b.replicator.fetch(a.host.peer_id, b.replicator.wants()) == 300
+            await wait_for(lambda: b.store.unaudited_count() == 0, "the audit")
+            assert auditor.audited >= 299 and auditor.failed == []
             nursery.cancel_scope.cancel()

@@ -31,7 +31,8 @@ from faultproxy import FaultProxy, Faults
 from netns import VethLab, missing_prerequisites
 
 HERE = Path(__file__).resolve().parent
-SEED = 20_513  # fixed: the cut budgets are the same on every run
+SEED = 28  # fixed: the cut budgets are the same on every run: 37, 113, 37, 120 kB for the
+# first four connections (the run moves about 110 kB, so at least the first is cut mid-run)
 LOSS = "0.05"
 BEFORE, LIVE = 200, 100  # entries A posts before B comes, and while B is connected
 DEADLINE = 120.0
@@ -273,11 +274,12 @@ def test_replication_survives_loss_delay_and_cuts(tmp_path: Path) -> None:
         proxy_stats = proxy.stop()
         print("proxy:", proxy_stats, "b:", b_stats, f"{time.monotonic() - started:.1f} s")
         # The faults really happened, and replication went on after them: the first connection is
-        # cut after at most 150 kB, less than the run needs, so B must have connected again. (The
-        # last cut may come after everything arrived, so connections may equal cuts.)
+        # cut after 37 kB (SEED), about a third of what the run needs, so B must have connected
+        # again. (The last cut may come after everything arrived, so connections may equal cuts.)
         assert proxy_stats["cuts"] >= 1 and proxy_stats["connections"] >= 2, proxy_stats
-        # Both paths carried entries (catch-up and live gossip), and no cut made B ban A.
-        assert b_stats["synced_entries"] >= 1 and b_stats["gossip_in"] >= 1, b_stats
+        # Every entry was stored once, by catch-up or by a live stream (which one depends on
+        # where the cuts fall), and no cut made B ban A.
+        assert b_stats["synced_entries"] + b_stats["live_in"] == total, b_stats
         assert b_stats["peers_cut_off"] == 0, b_stats
         # Teardown leaves nothing (ExitStack runs it); check the rules were ours to delete.
         assert "statistic" in lab.rules(lab.a) and "DNAT" in lab.rules(lab.b, "nat")

@@ -14,7 +14,7 @@ import trio
 from murmurate.crypto import SigningIdentity
 from murmurate.node.core import framing, sync
 from murmurate.node import replicator
-from murmurate.node.p2p import HostConfig, P2PHost, Stream, open_host
+from murmurate.node.p2p import HostConfig, P2PError, P2PHost, Stream, open_host
 from murmurate.node.replicator import PeerMisbehaved, Replicator
 from murmurate.node.writer import StoreWriter
 from murmurate.store import PayloadType, Store, canonical, create_entry, decode_frame, encode_frame
@@ -181,3 +181,23 @@ async def test_hostile_peer_is_cut_off_and_the_store_is_unharmed(tmp_path: Path,
         assert b.store.count_entries() == before[0]
         # Banned: later fetches from it are not even attempted.
         assert await b.replicator.fetch(evil.host.peer_id, b.replicator.wants()) == 0
+
+
+async def test_a_stream_cut_inside_a_frame_is_a_network_failure_not_a_ban(tmp_path: Path) -> None:
+    """A connection may drop anywhere: an honest peer whose stream ends mid-frame is not
+    banned (bench/relay.py saw this happen to honest sources under load)."""
+    async with node(tmp_path, "b", 2) as b, node(tmp_path, "flaky", 67) as flaky:
+        follow(b, AUTHOR.public_key)
+        whole = send(sync.Entries(AUTHOR.public_key, tuple(chain(AUTHOR, 3))))
+
+        async def respond(stream: Stream) -> None:
+            await stream.write(send(sync.Heads(((AUTHOR.public_key, 3),))) + whole[:len(whole) // 2])
+            await stream.close()
+
+        await serve_hostile(flaky.host, respond)
+        await b.host.dial(flaky.host.addrs()[0])
+        with pytest.raises(P2PError):
+            with trio.fail_after(20):
+                await b.replicator.fetch(flaky.host.peer_id, [sync.FeedWant(AUTHOR.public_key, 0)])
+        assert not b.replicator._is_banned(flaky.host.peer_id)
+        assert b.store.head(AUTHOR.public_key) is None and b.store.verify() == []

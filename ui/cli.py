@@ -19,9 +19,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from murmurate.crypto import CryptoError, KdfParams, SigningIdentity
-from murmurate.node import Home, LocalNode, NodeError
-from murmurate.node.home import socket_path
-from murmurate.store import StoreError
 
 from . import render
 from .api_client import ApiClient, ApiError
@@ -133,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mdns", action="store_true", help="find peers on the LAN with mDNS")
     s.add_argument("--resync", type=float, default=30.0, metavar="SECONDS",
                    help="catch up with every connected peer this often (default 30)")
+    s.add_argument("--gossip-topics", type=int, default=0, metavar="N",
+                   help="also use GossipSub for the first N wanted feeds (at most 500; default 0: "
+                        "new entries travel over the live sync streams only)")
     sub.add_parser("contact", help="print your contact code (id + addresses) to share")
     sub.add_parser("peers", help="peers known and connected").add_argument("--json", action="store_true")
     sub.add_parser("status", help="connections and how far behind each followed feed is").add_argument(
@@ -164,6 +164,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     args = parser.parse_args(argv)
     if args.command in (None, "tui"):
         return _tui(args, environ)
+    # Imported here, not at the top: the terminal client (above) needs none of the node and
+    # store, and importing them cost 170-330 ms of its start (bench/tui.py).
+    from murmurate.node import Home, LocalNode, NodeError
+    from murmurate.node.home import socket_path
+    from murmurate.store import StoreError
     try:
         if args.command == "tour":
             from .tour import run_tour
@@ -396,7 +401,7 @@ def _daemon(args: argparse.Namespace, node: LocalNode, environ: dict[str, str], 
     options = DaemonOptions(
         listen=tuple(args.listen or ("/ip4/0.0.0.0/tcp/0",)), peers=tuple(args.peer or ()),
         bootstrap_file=Path(args.bootstrap) if args.bootstrap else None, mdns=args.mdns,
-        resync_s=args.resync)
+        resync_s=args.resync, gossip_topics=args.gossip_topics)
     run_daemon(node, identity, options, environ, lambda: int(time.time() * 1000))
     return 0
 
@@ -435,7 +440,7 @@ def _relay(args: argparse.Namespace, environ: dict[str, str], out: TextIO, err: 
         print(f"{'created' if created else 'already has'} relay key {encode_id(identity.public_key)} "
               f"in {config.data_dir} (unencrypted, mode 0600)", file=out)
         return 0
-    from murmurate.node.home import Home as _Home
+    from murmurate.node.home import Home as _Home, socket_path
     path = socket_path(_Home(config.data_dir, config.data_dir / "config.toml"), environ)
     client = ApiClient.connect(path)
     if client is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from murmurate.crypto import InvalidIdError, decode_id
-from murmurate.store import normalize_tag
 
 DEFAULT_MAX_CHARS = 500
 URL_WEIGHT = 23
@@ -38,7 +37,7 @@ def hashtags(text: str) -> list[str]:
     for match in _HASHTAG.finditer(text):
         tag = match.group(1)
         if not tag.isdigit():
-            found.append(normalize_tag(tag))
+            found.append(_normalize_tag(tag))
     return list(dict.fromkeys(found))
 
 
@@ -51,3 +50,10 @@ def mentions(text: str) -> list[bytes]:
         except InvalidIdError:
             continue
     return list(dict.fromkeys(found))
+
+
+def _normalize_tag(tag: str) -> str:
+    # store.payloads.normalize_tag, imported on first use: importing murmurate.store loads
+    # LMDB, and node/home.py (which the terminal client imports) reads DEFAULT_MAX_CHARS here.
+    from murmurate.store import normalize_tag
+    return normalize_tag(tag)

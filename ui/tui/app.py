@@ -6,6 +6,9 @@ carries the live `event` notifications; screens never talk to the daemon any oth
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import importlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,26 +16,24 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from ..api_client import ApiError
 from .launch import Launcher, LaunchError
-from .columns import ColumnsScreen
-from .compose import ComposeScreen
-from .conversations import ConversationsScreen
-from .federated import FederatedScreen
-from .firstrun import IdentityScreen, UnlockScreen, WelcomeScreen
-from .hashtag import HashtagScreen
-from .help import HelpScreen
-from .home import HomeScreen
-from .lists import ListsScreen
-from .notifications import NotificationsScreen
-from .peers import PeersScreen
-from .profile import ProfileScreen
-from .search import SearchScreen
-from .settings import SettingsScreen
-from .thread import ThreadScreen
+from .home import HomeScreen, home_page
 
 MAX_CHARS = 500  # the API does not report the node's post.max_chars yet; the daemon enforces it
+
+# Screens other than home are imported when first shown: importing all of them (and the Textual
+# widgets they use) at start added about 100 ms before the first paint.
+
+
+def _screen(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def _mode(module: str, name: str) -> Callable[[], Screen[Any]]:
+    return lambda: _screen(module, name)()
 
 
 class MurmurateApp(App[None]):
@@ -45,9 +46,11 @@ class MurmurateApp(App[None]):
     .form Input { margin: 0 0 1 0; }
     """
     MODES = {
-        "home": HomeScreen, "notifications": NotificationsScreen, "federated": FederatedScreen,
-        "lists": ListsScreen, "conversations": ConversationsScreen, "search": SearchScreen,
-        "peers": PeersScreen, "settings": SettingsScreen, "columns": ColumnsScreen,
+        "home": HomeScreen, "notifications": _mode("notifications", "NotificationsScreen"),
+        "federated": _mode("federated", "FederatedScreen"), "lists": _mode("lists", "ListsScreen"),
+        "conversations": _mode("conversations", "ConversationsScreen"), "search": _mode("search", "SearchScreen"),
+        "peers": _mode("peers", "PeersScreen"), "settings": _mode("settings", "SettingsScreen"),
+        "columns": _mode("columns", "ColumnsScreen"),
     }
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
@@ -78,6 +81,7 @@ class MurmurateApp(App[None]):
         self.started_daemon = False
         self.ready = False
         self.launcher_passphrase: str | None = None  # from first run, for the first daemon start only
+        self._early_home: asyncio.Future[dict[str, Any]] | None = None
 
     def on_mount(self) -> None:
         self._boot()
@@ -88,13 +92,13 @@ class MurmurateApp(App[None]):
         if self.api is None:
             assert self.launcher is not None
             if not self.launcher.has_identity():
-                await self.push_screen_wait(IdentityScreen(self.launcher))
+                await self.push_screen_wait(_screen("firstrun", "IdentityScreen")(self.launcher))
                 first_run = True
             api = await self.launcher.connect()
             while api is None:
                 passphrase = None
                 if self.launcher.key_encrypted():
-                    passphrase = await self.push_screen_wait(UnlockScreen())
+                    passphrase = await self.push_screen_wait(_screen("firstrun", "UnlockScreen")())
                 try:
                     api = await self.launcher.start_daemon(passphrase)
                 except LaunchError as e:
@@ -110,13 +114,32 @@ class MurmurateApp(App[None]):
         self.api.on_event = self._on_event
         self.api.on_close = self._on_close
         await self.api.subscribe()
+        # The home page is asked for now, with whoami, and taken by the home screen when it
+        # mounts: the first paint does not wait for that round trip after the screen is built.
+        self._early_home = asyncio.ensure_future(home_page(self.api, None))
         self.me = await self.api.call("whoami")
         if first_run:
-            await self.push_screen_wait(WelcomeScreen())
+            await self.push_screen_wait(_screen("firstrun", "WelcomeScreen")())
         self.ready = True
         await self.switch_mode("home")
+        # What exists now (Textual's classes, styles, screens) lives as long as the app: moved out
+        # of the collector's sight, full collections while scrolling scan far less (bench/tui.py).
+        gc.freeze()
+
+    def take_early_home(self) -> asyncio.Future[dict[str, Any]] | None:
+        early, self._early_home = self._early_home, None
+        return early
+
+    def _drop_early_home(self) -> None:
+        early, self._early_home = self._early_home, None
+        if early is None:
+            return
+        if early.done() and not early.cancelled():
+            early.exception()  # retrieved: a refusal nobody will read is not an error to log
+        early.cancel()
 
     def _on_event(self, params: dict[str, Any]) -> None:
+        self._drop_early_home()  # it may lack the entry this event announces
         if params.get("kind") == "overflow":
             # We fell behind: the daemon ended the subscription. Refetch, then listen again.
             self.run_worker(self.api.subscribe(), group="resubscribe")
@@ -131,6 +154,7 @@ class MurmurateApp(App[None]):
                     severity="error", timeout=30)
 
     async def on_unmount(self) -> None:
+        self._drop_early_home()
         if self.api is not None and hasattr(self.api, "close"):
             await self.api.close()
 
@@ -144,7 +168,7 @@ class MurmurateApp(App[None]):
         self.screen.set_focus(None)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(_screen("help", "HelpScreen")())
 
     def action_compose(self) -> None:
         if self.ready:
@@ -152,23 +176,23 @@ class MurmurateApp(App[None]):
 
     def action_hashtag(self) -> None:
         if self.ready:
-            self.push_screen(HashtagScreen(None))
+            self.push_screen(_screen("hashtag", "HashtagScreen")(None))
 
     def action_me(self) -> None:
         if self.ready:
             self.open_profile(self.me["id"])
 
     def open_thread(self, ref: str) -> None:
-        self.push_screen(ThreadScreen(ref))
+        self.push_screen(_screen("thread", "ThreadScreen")(ref))
 
     def open_profile(self, author: str) -> None:
-        self.push_screen(ProfileScreen(author))
+        self.push_screen(_screen("profile", "ProfileScreen")(author))
 
     def open_hashtag(self, tag: str) -> None:
-        self.push_screen(HashtagScreen(tag))
+        self.push_screen(_screen("hashtag", "HashtagScreen")(tag))
 
     def open_compose(self, reply_to: dict[str, Any] | None = None, quote: dict[str, Any] | None = None) -> None:
-        self.push_screen(ComposeScreen(reply_to=reply_to, quote=quote))
+        self.push_screen(_screen("compose", "ComposeScreen")(reply_to=reply_to, quote=quote))
 
     # -- actions on posts ----------------------------------------------------------------
     @work(group="react")

@@ -5,6 +5,7 @@ reader without moving what they look at, and counted in the pane's "n new posts"
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from itertools import accumulate
 from typing import Any
@@ -14,7 +15,7 @@ from rich.style import Style
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.app import ComposeResult
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -28,6 +29,9 @@ Fetch = Callable[[str | None], Awaitable[Page]]
 LOAD_AHEAD = 40  # lines: fetch the next page when the reader gets this close to the end
 BAR = Style(color="rgb(0,160,255)", bold=True)
 SELECTED = Style(bgcolor="rgb(40,44,60)")
+BLANK_HEAD = Segment("  ")
+CACHED = 256  # entries whose drawn lines are kept (a screen shows about 20)
+STYLED = 2048  # finished screen lines kept (bar, padding and style applied)
 
 
 def post_of(item: dict[str, Any]) -> dict[str, Any]:
@@ -68,8 +72,13 @@ class TimelineView(ScrollView, can_focus=True):
         self.at_end = False
         self.busy = False
         self.error: str | None = None
-        self._strips: list[list[Strip]] = []
-        self._starts: list[int] = [0]
+        self._heights: list[int] = []  # lines of each entry, separator included
+        self._starts: list[int] = [0]  # first line of each entry, then the total
+        self._lines: OrderedDict[str, list[Strip]] = OrderedDict()  # drawn entries, least recent first
+        self._paint: tuple[Style, int, bool] | None = None
+        self._ahead_pending = False
+        self._styled: dict[tuple[str, int], tuple[Strip, Strip]] = {}  # (entry, row): (drawn, finished)
+        self._styled_for: tuple[Style, int] | None = None
         self._width = 0
 
     # -- data ---------------------------------------------------------------------------
@@ -133,7 +142,7 @@ class TimelineView(ScrollView, can_focus=True):
         self.known.update(_key(i) for i in new)
         self.selected += len(new) if len(self.items) > len(new) else 0
         self.new_count += len(new)
-        self._strips[0:0] = [self._render_item(i) for i in new]
+        self._heights[0:0] = [self._height(i) for i in new]
         self._reindex()
         # Keep the reader's lines where they were: scroll down by what was added above.
         added = self.virtual_size.height - lines_before
@@ -143,7 +152,7 @@ class TimelineView(ScrollView, can_focus=True):
         self.post_message(self.Changed())
 
     def _maybe_load_more(self) -> None:
-        if self.at_end or self.busy or not self.items:
+        if self.at_end or self.busy or not self.items or not self._width:  # not laid out: on_resize asks again
             return
         if self.scroll_y + self.size.height + LOAD_AHEAD >= self.virtual_size.height or \
                 self.selected >= len(self.items) - 5:
@@ -151,49 +160,135 @@ class TimelineView(ScrollView, can_focus=True):
             self.run_worker(self._load(), group="load")
 
     # -- rendering -----------------------------------------------------------------------
-    def _render_item(self, index_or_item: int | dict[str, Any]) -> list[Strip]:
-        item = self.items[index_or_item] if isinstance(index_or_item, int) else index_or_item
-        indent = min(item.get("_depth", 0), 8) * 2
-        width = max(10, self._width - 2 - indent)
-        text = entry_text(item, self.app.now_ms(), expanded=_key(item) in self.expanded)
+    # Only line counts are kept for every entry; the lines themselves are drawn when they come
+    # on screen and kept for the last CACHED entries. Keeping all of 10,000 entries' lines alive
+    # made each full garbage collection take 50-400 ms mid-scroll (bench/tui.py).
+    def _text(self, item: dict[str, Any]) -> Any:
+        return entry_text(item, self.app.now_ms(), expanded=_key(item) in self.expanded)
+
+    def _text_width(self, item: dict[str, Any]) -> int:
+        return max(10, self._width - 2 - _indent(item))
+
+    def _height(self, item: dict[str, Any]) -> int:
+        """Lines of one entry plus its blank separator; wrapping only (no styled segments)."""
+        return len(self._text(item).wrap(self.app.console, self._text_width(item))) + 1
+
+    def _lines_of(self, index: int) -> list[Strip]:
+        item = self.items[index]
+        key = _key(item)
+        lines = self._lines.get(key)
+        if lines is not None:
+            self._lines.move_to_end(key)
+            return lines
         console = self.app.console
-        lines = console.render_lines(text, console.options.update(width=width, height=None), pad=False)
+        options = console.options.update(width=self._text_width(item), height=None)
+        rendered = console.render_lines(self._text(item), options, pad=False)
+        indent = _indent(item)
         pad = [Segment(" " * indent)] if indent else []
-        return [Strip(pad + line) for line in lines] + [Strip([])]
+        lines = [Strip(pad + line) for line in rendered] + [Strip([])]
+        if len(lines) != self._heights[index]:  # wrap and render agreed in all we tried; if not, drawn wins
+            self._heights[index] = len(lines)
+            self._reindex()
+        self._lines[key] = lines
+        if len(self._lines) > CACHED:
+            self._lines.popitem(last=False)
+        return lines
+
+    def _draw_ahead(self) -> None:
+        """After a frame: draw the entries a screen above and below the view, so the next page
+        key finds them ready instead of drawing ~20 entries (10 ms or more) before its frame."""
+        self._ahead_pending = False
+        if not self._width or not self.items:
+            return
+        top, height = int(self.scroll_y), self.size.height
+        first = bisect_right(self._starts, max(0, top - height)) - 1
+        last = min(len(self.items) - 1, bisect_right(self._starts, top + 2 * height) - 1)
+        for index in range(max(0, first), last + 1):
+            self._lines_of(index)
+
+    def _schedule_draw_ahead(self) -> None:
+        if not self._ahead_pending:
+            self._ahead_pending = True
+            self.call_after_refresh(self._draw_ahead)
+
+    def _forget(self, item: dict[str, Any]) -> None:
+        self._lines.pop(_key(item), None)
 
     def _rebuild(self, only: range | None = None) -> None:
-        self._width = self.scrollable_content_region.width or self.size.width or 80
-        if only is None:
-            self._strips = [self._render_item(i) for i in range(len(self.items))]
+        width = self.scrollable_content_region.width or self.size.width
+        if not width:
+            # Not laid out yet (a page can arrive before the first layout): on_resize lays the
+            # entries out once their width is known; until then nothing is drawn.
+            self._width, self._heights = 0, [1] * len(self.items)
+            self._lines.clear()
+        elif width != self._width or only is None:
+            self._width = width
+            self._lines.clear()
+            self._heights = [self._height(i) for i in self.items]
         else:
-            self._strips.extend(self._render_item(i) for i in only)
+            self._heights.extend(self._height(self.items[i]) for i in only)
         self._reindex()
         self.refresh()
+        self._schedule_draw_ahead()
 
     def _reindex(self) -> None:
-        self._starts = [0, *accumulate(len(s) for s in self._strips)]
+        self._starts = [0, *accumulate(self._heights)]
         self.virtual_size = Size(self._width, self._starts[-1])
 
     def on_resize(self) -> None:
         if (self.scrollable_content_region.width or self.size.width) != self._width:
+            # Re-wrapping changes every entry's height: keep the entry at the top of the view
+            # there (a line number would now point into some other entry, or past the end).
+            top = bisect_right(self._starts, int(self.scroll_y)) - 1 if self._width and self.items else 0
             self._rebuild()
+            if self._width and 0 < top < len(self.items):
+                self.scroll_to(y=self._starts[top], animate=False, immediate=True)
+            self._maybe_load_more()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What every line of this pass shares, computed once (rich_style walks all ancestors).
+        self._paint = self._paint_state()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint = None
+
+    def _paint_state(self) -> tuple[Style, int, bool]:
+        return self.rich_style, self.scrollable_content_region.width, self.has_focus_within
+
+    @property
+    def laid_out(self) -> bool:
+        """The entries are wrapped to the view's width: the next frame shows them."""
+        return self._width > 0
 
     def render_line(self, y: int) -> Strip:
+        style, width, focused = self._paint or self._paint_state()
         line = int(self.scroll_y) + y
-        width = self.scrollable_content_region.width
-        style = self.rich_style
-        if line >= self._starts[-1]:
+        if line >= self._starts[-1] or not self._width:
             return Strip.blank(width, style)
         index = bisect_right(self._starts, line) - 1
-        strip = self._strips[index][line - self._starts[index]]
-        chosen = index == self.selected and self.has_focus_within
-        head = Segment("▌ ", BAR) if index == self.selected else Segment("  ")
-        out = Strip([head, *strip]).extend_cell_length(width).crop(0, width)
-        out = out.apply_style(style)
-        return out.apply_style(SELECTED) if chosen else out
+        lines = self._lines_of(index)
+        row = line - self._starts[index]
+        strip = lines[row] if row < len(lines) else Strip([])
+        if index != self.selected:
+            # Finished lines are kept too: a scroll redraws every line, most of them seen before.
+            if (style, width) != self._styled_for or len(self._styled) > STYLED:
+                self._styled, self._styled_for = {}, (style, width)
+            done = self._styled.get((_key(self.items[index]), row))
+            if done is None or done[0] is not strip:
+                done = (strip, Strip([BLANK_HEAD, *strip]).extend_cell_length(width).crop(0, width).apply_style(style))
+                self._styled[(_key(self.items[index]), row)] = done
+            return done[1]
+        out = Strip([Segment("▌ ", BAR), *strip]).extend_cell_length(width).crop(0, width).apply_style(style)
+        return out.apply_style(SELECTED) if focused else out
+
+    def _refresh_entry(self, index: int) -> None:
+        if 0 <= index < len(self.items):
+            self.refresh_lines(self._starts[index], self._starts[index + 1] - self._starts[index])
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        self._schedule_draw_ahead()
         if self.new_count and self.items and self.new_count and new < self._starts[min(self.new_count, len(self.items))]:
             self.new_count = 0
             self.post_message(self.Changed())
@@ -213,13 +308,15 @@ class TimelineView(ScrollView, can_focus=True):
     def select(self, index: int) -> None:
         if not self.items:
             return
-        self.selected = max(0, min(len(self.items) - 1, index))
+        before, self.selected = self.selected, max(0, min(len(self.items) - 1, index))
         top, bottom = self._starts[self.selected], self._starts[self.selected + 1]
         if top < self.scroll_y:
             self.scroll_to(y=top, animate=False, immediate=True)
         elif bottom > self.scroll_y + self.size.height:
             self.scroll_to(y=min(top, bottom - self.size.height), animate=False, immediate=True)
-        self.refresh()
+        # Only the two entries whose bar changed are redrawn (a scroll redraws everything anyway).
+        self._refresh_entry(before)
+        self._refresh_entry(self.selected)
         self._maybe_load_more()
 
     def action_move(self, step: int) -> None:
@@ -255,7 +352,8 @@ class TimelineView(ScrollView, can_focus=True):
             return
         key = _key(item)
         self.expanded.symmetric_difference_update({key})
-        self._strips[self.selected] = self._render_item(self.selected)
+        self._forget(item)
+        self._heights[self.selected] = self._height(item)
         self._reindex()
         self.refresh()
 
@@ -292,13 +390,19 @@ class TimelineView(ScrollView, can_focus=True):
                 self.items[i] = {**item, "boosted_post": updated}
             else:
                 continue
-            self._strips[i] = self._render_item(i)
+            self._forget(item)
+            self._heights[i] = self._height(self.items[i])
         self._reindex()
         self.refresh()
 
 
 def _key(item: dict[str, Any]) -> str:
     return item["ref"]
+
+
+def _indent(item: dict[str, Any]) -> int:
+    """Replies in a thread are indented by their depth."""
+    return min(item.get("_depth", 0), 8) * 2
 
 
 class TimelinePane(Vertical):
