@@ -332,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     args.clients = int(args.clients)
     if not (args.ingest or args.serve or args.memory):
         args.ingest = args.serve = args.memory = True
-    if args.feeds > 1_000:
-        raise SystemExit("a relay hosts at most 1,000 feeds (relay.toml limits.max_feeds)")
+    if args.feeds > 100_000:
+        raise SystemExit("a relay hosts at most 100,000 feeds (relay.toml limits.max_feeds)")
     total = args.feeds * args.per_feed
     load_before = os.getloadavg()
     result: dict = {"bench": "relay", "feeds": args.feeds, "per_feed": args.per_feed, "entries_hosted": total}

@@ -43,12 +43,13 @@ log = logging.getLogger("murmurate.replicator")
 TOPIC_PREFIX = "murmurate/feed/1/"
 READ_TIMEOUT_S = 30.0
 # While the writer is busy, a catch-up merges what arrives into batches of up to this many
-# entries (or bytes) per store transaction: each commit waits on the disk (fsync), and on
-# this machine 500-entry commits cost 85 us per entry, 5,000-entry ones 47
-# (docs/performance.md, "Catch-up"). Memory stays bounded: one batch being stored, one
-# waiting in the channel, one being merged.
-STORE_BATCH_ENTRIES = 5_000
-STORE_BATCH_BYTES = 4 << 20
+# entries (or frame bytes) per store transaction: each commit waits on the disk (fsync), and
+# on this machine 500-entry commits cost 85 us per entry, 2,000-entry ones 53 and 5,000-entry
+# ones 47 (docs/performance.md, "Catch-up"). Memory stays bounded: one batch being stored,
+# one waiting in the channel, one being merged, per fetch; decoded, an entry takes about
+# 1 kB, and a relay runs several fetches at once, so 5,000 cost it 100+ MB (bench/relay.py).
+STORE_BATCH_ENTRIES = 2_000
+STORE_BATCH_BYTES = 1 << 20
 # GossipSub topics per node at most: py-libp2p copes with about 1,000 and not 5,000
 # (LIBP2P-NOTES pitfall 5). Feeds beyond these travel live over sync streams only.
 MAX_GOSSIP_TOPICS = 500

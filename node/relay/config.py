@@ -40,7 +40,7 @@ class RelayConfig:
     blocked: tuple[bytes, ...] = ()    # served nothing, never hosted
     invite_ttl_s: int = 7 * 24 * 3600
     max_users: int = 1_000
-    max_feeds: int = 900               # every hosted feed has a live topic: py-libp2p copes with ~1,000
+    max_feeds: int = 10_000            # new entries travel over live sync streams, not one topic per feed
     quota: Quota = Quota()
     metrics_listen: str = "127.0.0.1:9464"   # "" turns the HTTP endpoint off
     log_format: str = "json"           # "json" (one object a line) or "text"
@@ -126,7 +126,7 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
         invite_ttl_s=int(c.number(adm, "invite_ttl_s", defaults.invite_ttl_s, 60, 366 * 24 * 3600,
                                   "admission.", integer=True)),
         max_users=int(c.number(lim, "max_users", defaults.max_users, 1, 1_000_000, "limits.", integer=True)),
-        max_feeds=int(c.number(lim, "max_feeds", defaults.max_feeds, 1, 1_000, "limits.", integer=True)),
+        max_feeds=int(c.number(lim, "max_feeds", defaults.max_feeds, 1, 100_000, "limits.", integer=True)),
         quota=Quota(
             max_entries=int(c.number(quo, "max_entries", Quota.max_entries, 1, 10**9, "quota.", integer=True)),
             max_bytes=int(c.number(quo, "max_bytes", Quota.max_bytes, 1024, 2**50, "quota.", integer=True)),
