@@ -48,6 +48,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub, TopicValidator
 from libp2p.pubsub.score import ScoreParams
+from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
 from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
 from libp2p.relay.circuit_v2.pb.circuit_pb2 import PeerId as CircuitPeerId
 from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL_ID
@@ -142,6 +143,7 @@ class HostConfig:
     seed: bytes
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
     hop: CircuitLimits | None = None   # run the circuit relay v2 hop service (a relay)
+    hole_punch: bool = True            # DCUtR: upgrade relayed connections to direct ones (not on relays)
     pubsub: bool = True
     mdns: bool = False
     subscription_buffer: int = 1_024   # per topic; see Subscription
@@ -419,6 +421,15 @@ class P2PHost:
                                max_reservations=limits.max_reservations,
                                reservation_ttl=limits.reservation_ttl_s))
         self._circuit.owner = self
+        # DCUtR (/libp2p/dcutr): libp2p's service looks at our connections every 2 s and, for a
+        # peer reached only through a relay, dials its addresses, then coordinates a TCP
+        # simultaneous open through the relayed connection (both sides dial from their listen
+        # port at once). On success streams move to the direct connection and the relayed one
+        # is closed 60 s later; on failure (3 tries) the relayed connection simply stays.
+        # max_connections_per_peer=1 (pitfall 1) does not undo a punch: libp2p trims only when
+        # a connection is added, never one younger than 20 s (the new direct one), so at most
+        # the relayed one goes early. A relay is public: it has nothing to punch.
+        self._dcutr = DCUtRProtocol(self._host) if config.hole_punch and config.hop is None else None
         self._reservation_policy: Callable[[str], bool] | None = None
         self._relays: Callable[[], set[str]] = set
         self._reserved: dict[str, tuple[float, list[str]]] = {}  # relay -> (expires, our circuit addrs)
@@ -461,6 +472,8 @@ class P2PHost:
             await stack.enter_async_context(_service(self._router))
             await self._pubsub.wait_until_ready()
         await stack.enter_async_context(_service(self._circuit))
+        if self._dcutr is not None:
+            await stack.enter_async_context(_service(self._dcutr))
         nursery = await stack.enter_async_context(trio.open_nursery())
         stack.callback(nursery.cancel_scope.cancel)
         nursery.start_soon(self._keep_reservations)

@@ -128,10 +128,18 @@ class NatLab:
     connections coming in from it; the relay has no route to the homes at all. So A and B
     reach the relay, the relay sees only the routers' addresses, and nothing on the public
     side can open a connection to A or B. Undone like VethLab (newest first, each step).
+
+    With `internet=True` the public side is more like the internet, where hole punching
+    is possible: the relay forwards between its two links (rA and rB can reach each other),
+    and the routers silently drop new connections to their own public address, as home
+    routers do. Without it a router's kernel answers such a SYN with a RST (nothing listens
+    there), which kills the peer's half of a TCP simultaneous open unless both SYNs cross
+    within a few milliseconds (docs/operations.md, Circuit relay).
     """
 
-    def __init__(self, tag: str, net: int = 214) -> None:
+    def __init__(self, tag: str, net: int = 214, internet: bool = False) -> None:
         self.tag = tag
+        self.internet = internet
         self.relay = Side(f"mur{tag}r", f"mv{tag}ra", f"10.{net}.1.1")
         self.router_a = Side(f"mur{tag}ra", f"mv{tag}ar", f"10.{net}.1.2")
         self.router_b = Side(f"mur{tag}rb", f"mv{tag}br", f"10.{net}.2.2")
@@ -187,9 +195,14 @@ class NatLab:
                      ("filter", "FORWARD", "-i", public, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
                       "-j", "ACCEPT"),
                      ("filter", "FORWARD", "-i", public, "-j", "DROP"))
+            if self.internet:
+                rules += (("filter", "INPUT", "-i", public, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"),)
             for table, chain, *rule in rules:
                 # The rules live in the router's namespace: deleting it deletes them.
                 run("ip", "netns", "exec", router.ns, "iptables", "-t", table, "-A", chain, *rule)
+
+        if self.internet:
+            run("ip", "netns", "exec", self.relay.ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
 
     def rules(self, side: Side, table: str = "filter") -> str:
         return run("ip", "netns", "exec", side.ns, "iptables", "-t", table, "-S")

@@ -50,8 +50,9 @@ def nat(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[NatLab
     bootstrap = tmp_path / "no_bootstrap.toml"
     bootstrap.write_text("peer = []\n")
     made: list[DaemonProcess] = []
-    tag = "n1" if request.node.name.startswith("test_posts") else "n2"
-    with NatLab(tag, net=214 if tag == "n1" else 215) as lab:
+    name = request.node.name
+    tag, net = ("n1", 214) if name.startswith("test_posts") else ("n3", 216) if "punch" in name else ("n2", 215)
+    with NatLab(tag, net=net, internet="punch" in name) as lab:
         def node(name: str) -> DaemonProcess:
             side = getattr(lab, name)
             made.append(DaemonProcess(tmp_path, name, listen=f"/ip4/{side.addr}/tcp/0", netns=side.ns,
@@ -162,3 +163,33 @@ def test_a_and_b_behind_nat_connect_to_each_other_through_the_relay_circuit(nat)
     a.call("post", text="live through the relay")
     wait_until(lambda: _next_post(events, a.id), DEADLINE, "the live post at b")
     events.close()
+
+
+def test_a_and_b_behind_nat_punch_a_direct_connection_when_the_routers_drop_unsolicited_syns(nat) -> None:
+    """DCUtR: B reaches A through the relay circuit, then the two punch a direct TCP
+    connection through both NATs (a simultaneous open from their listen ports), and the
+    feed keeps flowing over it. The routers can reach each other and drop (not refuse)
+    unsolicited connections: NatLab(internet=True)."""
+    lab, make = nat
+    relay = make["relay"]().start()
+    a = make["node"]("a").start()
+    b = make["node"]("b").start()
+    a.cli("relay", "add", relay.invite())
+    b.cli("relay", "add", relay.invite())
+    a.call("post", text="before the punch")
+    wait_until(lambda: circuit_addr(a), DEADLINE, "a's reservation on the relay")
+    b.call("follow", id=a.call("contact")["code"])
+    wait_until(lambda: own_feed(b, a.id)["have"] == 2, DEADLINE, "b to fetch a's feed")
+    # The direct connection: each home's TCP peer is the other's router (its public
+    # address, as the NAT rewrites it), from and to the nodes' own listen ports.
+    wait_until(lambda: lab.router_a.addr in tcp_peers(lab, lab.b.ns), DEADLINE, "b's direct connection to a")
+    assert lab.router_b.addr in tcp_peers(lab, lab.a.ns)
+    a_port, b_port = (int(n.addr.split("/tcp/")[1].split("/")[0]) for n in (a, b))
+    direct = run("ip", "netns", "exec", lab.b.ns, "ss", "-Htn", "state", "established",
+                 f"( dst {lab.router_a.addr} )").split()
+    assert f"{lab.b.addr}:{b_port}" in direct and f"{lab.router_a.addr}:{a_port}" in direct
+    # The relay still carries nothing else but its own connections to the two routers.
+    assert tcp_peers(lab, lab.relay.ns) == {lab.router_a.addr, lab.router_b.addr}
+    # New posts arrive (over the direct connection or, until it is closed, the circuit).
+    a.call("post", text="after the punch")
+    wait_until(lambda: own_feed(b, a.id)["have"] == 3, DEADLINE, "b to fetch a's post after the punch")
