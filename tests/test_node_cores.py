@@ -56,17 +56,43 @@ def test_oversized_frame_is_refused_before_its_body_arrives() -> None:
 
 def test_messages_round_trip() -> None:
     messages = [Want((FeedWant(ALICE.public_key, 3, None), FeedWant(bytes(32), 0, 9))),
+                Want((FeedWant(ALICE.public_key, 3, None),), live=True),
                 Heads(((ALICE.public_key, 5),)), Entries(ALICE.public_key, tuple(chain(2))), Done(),
                 sync.Error("no")]
     for message in messages:
         assert sync.decode(sync.encode(message)) == message
 
 
+def test_want_frames_match_the_protocol_document() -> None:
+    # docs/protocol.md 12.2, the two examples: a plain want is byte for byte what it was
+    # before live wants existed; a live one adds "live": true in key order.
+    feed = (FeedWant(bytes(32), 0),)
+    zeros = "c4 20 " + "00 " * 32
+    assert framing.encode(sync.encode(Want(feed))).hex(" ") == (
+        "00 00 00 34 82 a5 66 65 65 64 73 91 93 " + zeros + "00 c0 a1 74 a4 77 61 6e 74")
+    assert framing.encode(sync.encode(Want(feed, live=True))).hex(" ") == (
+        "00 00 00 3a 83 a5 66 65 65 64 73 91 93 " + zeros + "00 c0 a4 6c 69 76 65 c3 a1 74 a4 77 61 6e 74")
+
+
+def test_live_entries_follow_on_in_order_and_only_for_wanted_feeds() -> None:
+    frames = chain(4)
+    live = sync.LiveSession({ALICE.public_key: 3})
+    assert [e.envelope.seq for e in live.on_message(Entries(ALICE.public_key, tuple(frames[2:4])))] == [3, 4]
+    with pytest.raises(SyncProtocolError):
+        live.on_message(Entries(ALICE.public_key, (frames[0],)))     # goes back
+    with pytest.raises(SyncProtocolError):
+        live.on_message(Entries(bytes(32), (frames[0],)))            # a feed not wanted
+    with pytest.raises(SyncProtocolError):
+        live.on_message(Done())                                      # only entries on a live stream
+    assert sync.live_ranges({ALICE.public_key: 4}, {ALICE.public_key: 6, bytes(32): 9}) == [(ALICE.public_key, 5, 6)]
+
+
 @pytest.mark.parametrize("value", [
     [], {"t": 1}, {"t": "nope"}, {"t": "want"}, {"t": "want", "feeds": [[b"x", 0, None]]},
     {"t": "want", "feeds": [[bytes(32), -1, None]]}, {"t": "want", "feeds": [[bytes(32), 5, 5]]},
     {"t": "entries", "author": bytes(32), "frames": []}, {"t": "entries", "author": bytes(32), "frames": ["s"]},
-    {"t": "heads", "feeds": [[bytes(32)]]},
+    {"t": "heads", "feeds": [[bytes(32)]]}, {"t": "want", "feeds": [[bytes(32), 0, None]], "live": 1},
+    {"t": "want", "feeds": [[bytes(32), 0, 5]], "live": True},
 ])
 def test_malformed_messages_are_protocol_errors(value: object) -> None:
     with pytest.raises(SyncProtocolError):
