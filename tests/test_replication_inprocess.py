@@ -201,3 +201,31 @@ async def test_a_stream_cut_inside_a_frame_is_a_network_failure_not_a_ban(tmp_pa
                 await b.replicator.fetch(flaky.host.peer_id, [sync.FeedWant(AUTHOR.public_key, 0)])
         assert not b.replicator._is_banned(flaky.host.peer_id)
         assert b.store.head(AUTHOR.public_key) is None and b.store.verify() == []
+
+
+async def test_a_bad_entry_pushed_on_a_live_stream_cuts_the_server_off(tmp_path: Path) -> None:
+    """After a live want's done, what the server pushes is checked like a catch-up: a bad
+    signature bans the server and stores nothing."""
+    async with node(tmp_path, "b", 2) as b, node(tmp_path, "evil", 68) as evil:
+        follow(b, AUTHOR.public_key)
+        honest = chain(AUTHOR, 2)
+        third = decode_frame(chain(AUTHOR, 3)[2])
+        envelope = bytearray(third.envelope.raw)
+        envelope[-1] ^= 1
+        broken = canonical.pack([bytes(envelope), third.payload])
+
+        async def respond(stream: Stream) -> None:
+            await stream.write(send(sync.Heads(((AUTHOR.public_key, 2),))) +
+                               send(sync.Entries(AUTHOR.public_key, tuple(honest))) + send(sync.Done()))
+            await stream.write(send(sync.Entries(AUTHOR.public_key, (broken,))))  # "live"
+            await stream.read(1)  # hold the stream open until the client hangs up
+
+        await serve_hostile(evil.host, respond)
+        await b.host.dial(evil.host.addrs()[0])
+        caught_up = trio.Event()
+        with pytest.raises(PeerMisbehaved):
+            with trio.fail_after(20):
+                await b.replicator.fetch(evil.host.peer_id, [sync.FeedWant(AUTHOR.public_key, 0)], live=True,
+                                         caught_up=lambda _: caught_up.set())
+        assert caught_up.is_set() and b.replicator._is_banned(evil.host.peer_id)
+        assert b.store.head(AUTHOR.public_key).seq == 2 and b.store.verify() == []
