@@ -173,6 +173,7 @@ class Replicator:
                 pass
             return
         live: dict[bytes, int] = {}  # feeds wanted on this stream -> the last seq the client has
+        commits = None
         try:
             while True:
                 message = await channel.receive()
@@ -200,6 +201,10 @@ class Replicator:
             await stream.reset()
         except P2PError as e:  # the connection was cut: the client asks again from what it has
             log.info("serving sync to %s ended: %s", stream.remote_peer, e)
+        finally:
+            if commits is not None:
+                # A listener left open would hold up to 1,024 commits before the writer drops it.
+                commits.close()
 
     async def _send_range(self, channel: "_MessageStream", author: bytes, low: int, high: int) -> int:
         """Send entries low..high of a feed in batches; returns the last seq sent."""
@@ -232,10 +237,9 @@ class Replicator:
                     nursery.start_soon(until_client_leaves)
                     async with commits:
                         async for commit in commits:
-                            touched = list({a for a, _ in commit.appended if a in sent})
-                            if not touched:
-                                continue
-                            heads = await trio.to_thread.run_sync(self.store.heads, touched)
+                            # The commit names what it appended, in order: the last seq of a
+                            # feed in it is that feed's head now (no store read per stream).
+                            heads = {a: seq for a, seq in commit.appended if a in sent}
                             for author, low, high in sync.live_ranges(sent, heads):
                                 last = await self._send_range(channel, author, low, high)
                                 if last >= low:
