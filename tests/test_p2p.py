@@ -215,7 +215,10 @@ async def test_a_thousand_topics_per_peer_are_honoured() -> None:
             last = [await b.subscribe(t) for t in ("t849", "u149")]
             # libp2p's default would ignore every topic of A's past the 100th (pitfall 5).
             for topic, sub in zip(("t849", "u149"), last):
+                # Both meshes: A publishes to its own mesh peers, so B must be in A's mesh too
+                # (waiting for B's side only lost the message about one run in twenty).
                 await b.wait_for_mesh(a.peer_id, topic)
+                await a.wait_for_mesh(b.peer_id, topic)
                 await a.publish(topic, topic.encode())
                 assert (await sub.receive()).data == topic.encode()
             print(f"150 subscriptions announced to a connected peer: {time.perf_counter() - started:.2f} s")
