@@ -9,51 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import trio
 
+from inprocess import NOW, Node, node
 from murmurate.crypto import SigningIdentity
 from murmurate.node import replicator as replicator_module
-from murmurate.node.p2p import HostConfig, P2PHost, open_host
-from murmurate.node.replicator import Replicator
-from murmurate.node.writer import StoreWriter
-from murmurate.store import Entry, PayloadType, Store, create_entry
+from murmurate.store import Entry, PayloadType, create_entry
 
-NOW = 1_800_000_000_000
 DEADLINE = 60
 BIG_DEADLINE = 300
-
-
-@dataclass
-class Node:
-    identity: SigningIdentity
-    store: Store
-    writer: StoreWriter
-    host: P2PHost
-    replicator: Replicator
-
-
-@asynccontextmanager
-async def node(tmp_path: Path, name: str, seed: int,
-               wanted: Callable[[], list[bytes]] | None = None, gossip_topics: int = 0) -> AsyncIterator[Node]:
-    identity = SigningIdentity(bytes([seed]) * 32)
-    store = Store(tmp_path / name)
-    store.set_self(identity.public_key)
-    async with trio.open_nursery() as nursery:
-        writer = StoreWriter(store)
-        await nursery.start(writer.run)
-        async with open_host(HostConfig(seed=identity.seed)) as host:
-            replicator = Replicator(host, store, writer, identity.public_key, now_ms=lambda: NOW,
-                                    auto_sync=False, wanted=wanted, gossip_topics=gossip_topics)
-            await nursery.start(replicator.run)
-            yield Node(identity, store, writer, host, replicator)
-            nursery.cancel_scope.cancel()
-    store.close()
 
 
 async def wait_for(condition: Callable[[], object], what: str, deadline: float = DEADLINE) -> None:

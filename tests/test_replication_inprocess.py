@@ -3,48 +3,19 @@ resuming, gap filling, and hostile peers that are cut off without harming the st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import trio
 
+from inprocess import NOW, Node, node
 from murmurate.crypto import SigningIdentity
 from murmurate.node.core import framing, sync
 from murmurate.node import replicator
-from murmurate.node.p2p import HostConfig, P2PError, P2PHost, Stream, open_host
-from murmurate.node.replicator import PeerMisbehaved, Replicator
-from murmurate.node.writer import StoreWriter
-from murmurate.store import PayloadType, Store, canonical, create_entry, decode_frame, encode_frame
-
-NOW = 1_800_000_000_000
-
-
-@dataclass
-class Node:
-    identity: SigningIdentity
-    store: Store
-    writer: StoreWriter
-    host: P2PHost
-    replicator: Replicator
-
-
-@asynccontextmanager
-async def node(tmp_path: Path, name: str, seed: int) -> AsyncIterator[Node]:
-    identity = SigningIdentity(bytes([seed]) * 32)
-    store = Store(tmp_path / name)
-    store.set_self(identity.public_key)
-    async with trio.open_nursery() as nursery:
-        writer = StoreWriter(store)
-        await nursery.start(writer.run)
-        async with open_host(HostConfig(seed=identity.seed)) as host:
-            replicator = Replicator(host, store, writer, identity.public_key, now_ms=lambda: NOW, auto_sync=False)
-            await nursery.start(replicator.run)
-            yield Node(identity, store, writer, host, replicator)
-            nursery.cancel_scope.cancel()
-    store.close()
+from murmurate.node.p2p import P2PError, P2PHost, Stream
+from murmurate.node.replicator import PeerMisbehaved
+from murmurate.store import PayloadType, canonical, create_entry, decode_frame, encode_frame
 
 
 def write_posts(n: Node, count: int, start: int = 0) -> None:
