@@ -102,17 +102,7 @@ def source_home(feeds: int, per_feed: int) -> Path:
     shutil.rmtree(home, ignore_errors=True)
     started = time.monotonic()
     cli(home, "init", "--no-passphrase")
-    with Store(home / "store") as store:
-        batch: list = []
-        for frames in feed_frames(feeds, per_feed):
-            batch.extend(decode_frame(f) for f in frames)
-            if len(batch) >= 5_000:
-                _ingest_all(store, batch)
-                batch = []
-        if batch:
-            _ingest_all(store, batch)
-        store.audit_all()  # a prepared home: no signature audit left for its daemon
-        total = store.count_entries()
+    total = _fill_store(home, feeds, per_feed, range(feeds))
     if total != feeds * per_feed:
         raise SystemExit(f"source store holds {total} entries, expected {feeds * per_feed}")
     (home / "complete").write_text("ok\n")
@@ -146,6 +136,15 @@ def _build_share(job: tuple[int, int, int, int, Path]) -> None:
     shutil.rmtree(home, ignore_errors=True)
     wanted = share_range(feeds, part, parts)
     cli(home, "init", "--no-passphrase")
+    total = _fill_store(home, feeds, per_feed, wanted)
+    if total != len(wanted) * per_feed:
+        raise SystemExit(f"share {part} holds {total} entries, expected {len(wanted) * per_feed}")
+    (home / "complete").write_text("ok\n")
+
+
+def _fill_store(home: Path, feeds: int, per_feed: int, wanted: range) -> int:
+    """Ingest the cached signed feeds whose index is in `wanted` into home's store, audit
+    them (a prepared home leaves its daemon no audit), and return how many entries it holds."""
     with Store(home / "store") as store:
         batch: list = []
         for index, frames in enumerate(feed_frames(feeds, per_feed)):
@@ -158,11 +157,8 @@ def _build_share(job: tuple[int, int, int, int, Path]) -> None:
                 batch = []
         if batch:
             _ingest_all(store, batch)
-        store.audit_all()  # a prepared home: no signature audit left for its daemon
-        total = store.count_entries()
-    if total != len(wanted) * per_feed:
-        raise SystemExit(f"share {part} holds {total} entries, expected {len(wanted) * per_feed}")
-    (home / "complete").write_text("ok\n")
+        store.audit_all()
+        return store.count_entries()
 
 
 def _ingest_all(store: Store, batch: list) -> None:
