@@ -5,7 +5,8 @@
 - Live, by default over the sync streams: the catch-up's want is a live one, the stream
   stays open and each side pushes the other the wanted feeds' entries as it stores them,
   whatever their source; this scales to any number of feeds (a relay's 10,000). If a live
-  stream ends, the peer is caught up again after `resync_s`. Optionally (`gossip_topics`
+  stream ends or a sync fails, the peer is synced again after 1 s, then 2, 4, ... up to
+  `resync_s` (PeerState.retry_s); a peer is also resynced every `resync_s`. Optionally (`gossip_topics`
   > 0) also one GossipSub topic per author feed, for the first `gossip_topics` wanted
   feeds (our own first): our own new entries are published on ours; receivers check an
   entry before GossipSub forwards it. Off by default: with py-libp2p's GossipSub beside the
@@ -34,7 +35,7 @@ from murmurate.store import (Entry, InvalidEntryError, Reason, Store, check_sign
                              decode_frame, encode_frame)
 
 from .core import framing, sync
-from .core.sync import ClientSession, Done, FeedWant, LiveSession, SyncProtocolError, Want
+from .core.sync import ClientSession, Done, FeedWant, LiveSession, SyncProtocolError, SyncRefused, Want
 from .p2p import P2PError, P2PHost, P2PRemoteError, Stream, public_key_from_peer_id
 from .writer import StoreWriter
 
@@ -42,6 +43,7 @@ log = logging.getLogger("murmurate.replicator")
 
 TOPIC_PREFIX = "murmurate/feed/1/"
 READ_TIMEOUT_S = 30.0
+RETRY_FIRST_S = 1.0
 # While the writer is busy, a catch-up merges what arrives into batches of up to this many
 # entries (or frame bytes) per store transaction: each commit waits on the disk (fsync), and
 # on this machine 500-entry commits cost 85 us per entry, 2,000-entry ones 53 and 5,000-entry
@@ -81,6 +83,10 @@ class PeerState:
     synced_at: float | None = None
     entries_received: int = 0
     live: bool = False  # a live sync stream from this peer is open
+    # After a sync that failed or a live stream that ended, try again this soon (doubling up
+    # to resync_s), not a whole resync_s later: a cut early in the first sync must not leave
+    # a new follower without the feed for half a minute.
+    retry_s: float = RETRY_FIRST_S
 
 
 class Replicator:
@@ -345,6 +351,9 @@ class Replicator:
         except trio.TooSlowError:
             await stream.reset()
             raise P2PRemoteError(f"{peer_id} sent nothing for {READ_TIMEOUT_S} s during a sync") from None
+        except SyncRefused as e:
+            await stream.reset()
+            raise P2PRemoteError(f"{peer_id}: {e}") from None
         except BaseException:
             with trio.CancelScope(shield=True):
                 await stream.reset()
@@ -393,15 +402,18 @@ class Replicator:
 
         scope = trio.CancelScope()  # feeds_changed cancels it: the feed set is the stream's
         self._live_scopes[peer_id] = scope
+        retry = False
         try:
             wants = await trio.to_thread.run_sync(self.wants)
             with scope:
                 await self.fetch(peer_id, wants, live=self.live, caught_up=caught_up)
             if self.live and not scope.cancelled_caught:
                 log.info("live sync with %s ended", peer_id)
+                retry = True  # the peer ended it (it fell behind, or is going): catch up again soon
             return caught
         except (P2PError, PeerMisbehaved) as e:
             log.info("sync with %s failed: %s", peer_id, e)
+            retry = not isinstance(e, PeerMisbehaved)  # a misbehaving peer is banned, not retried
             return caught
         finally:
             state.live = False
@@ -411,6 +423,17 @@ class Replicator:
             if scope.cancel_called:  # start again at once, with the new feed set
                 state.synced_at = None
                 self._wake.set()
+            elif retry:
+                self._retry_soon(state, started)
+
+    def _retry_soon(self, state: PeerState, started: float) -> None:
+        """Make the peer loop sync with this peer again after state.retry_s, doubling the
+        wait each time up to resync_s; a sync that held for a whole resync_s starts over."""
+        now = time.monotonic()
+        if now - started >= self.resync_s:
+            state.retry_s = RETRY_FIRST_S
+        state.synced_at = now - self.resync_s + state.retry_s
+        state.retry_s = min(state.retry_s * 2, self.resync_s)
 
     # -- live ------------------------------------------------------------------------------
 

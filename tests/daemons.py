@@ -24,6 +24,8 @@ from murmurate.ui.api_client import ApiClient
 
 T = TypeVar("T")
 DEADLINE = 30.0
+# Every daemon a test starts, so conftest.py can print their logs when the test fails.
+STARTED: list["DaemonProcess"] = []
 
 
 def wait_until(condition: Callable[[], T], timeout: float = DEADLINE, what: str = "condition") -> T:
@@ -53,6 +55,7 @@ class DaemonProcess:
         self.log: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.info: dict[str, Any] = {}
+        STARTED.append(self)
 
     @property
     def env(self) -> dict[str, str]:
@@ -146,18 +149,39 @@ class DaemonProcess:
             self.proc.kill()
             self.proc.wait()
             raise AssertionError(f"{self.name} did not stop within {timeout} s after signal {sig}")
-        while True:  # collect the rest of the log
-            line = self._lines.get()
-            if line is None:
-                break
-            self.log.append(line)
+        self._drain_log()
         self.proc = None
         return code
 
+    def _drain_log(self) -> None:
+        """Collect the rest of the log of a process that has exited."""
+        while True:
+            try:
+                line = self._lines.get(timeout=5.0)
+            except queue.Empty:
+                return
+            if line is None:
+                return
+            self.log.append(line)
+
+    def log_so_far(self) -> list[str]:
+        """The log up to now, without waiting (for a failing test's report)."""
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return self.log
+            if line is None:
+                self._lines.put(None)  # keep the end mark for _drain_log
+                return self.log
+            self.log.append(line)
+
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._drain_log()
         if self.client is not None:
             self.client.close()
         shutil.rmtree(self.runtime, ignore_errors=True)

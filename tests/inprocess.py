@@ -1,6 +1,6 @@
 """In-process nodes for network tests: a real store, writer, libp2p host (127.0.0.1) and
 replicator in one trio task tree, without the daemon around them. Tests drive fetches by
-hand (auto_sync=False)."""
+hand unless they pass auto_sync=True."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class Node:
 
 @asynccontextmanager
 async def node(tmp_path: Path, name: str, seed: int, *, wanted: Callable[[], list[bytes]] | None = None,
-               gossip_topics: int = 0) -> AsyncIterator[Node]:
+               gossip_topics: int = 0, auto_sync: bool = False, resync_s: float = 30.0,
+               serve_refusal: Callable[[str], str | None] | None = None) -> AsyncIterator[Node]:
     identity = SigningIdentity(bytes([seed]) * 32)
     store = Store(tmp_path / name)
     store.set_self(identity.public_key)
@@ -40,7 +41,8 @@ async def node(tmp_path: Path, name: str, seed: int, *, wanted: Callable[[], lis
         await nursery.start(writer.run)
         async with open_host(HostConfig(seed=identity.seed)) as host:
             replicator = Replicator(host, store, writer, identity.public_key, now_ms=lambda: NOW,
-                                    auto_sync=False, wanted=wanted, gossip_topics=gossip_topics)
+                                    auto_sync=auto_sync, resync_s=resync_s, wanted=wanted,
+                                    gossip_topics=gossip_topics, serve_refusal=serve_refusal)
             await nursery.start(replicator.run)
             yield Node(identity, store, writer, host, replicator)
             nursery.cancel_scope.cancel()

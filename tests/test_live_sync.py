@@ -143,3 +143,25 @@ async def test_the_node_audits_what_a_catch_up_took_on_one_signature_per_run(tmp
             assert auditor.failed == [] and b.store.verify() == []
             await wait_for(lambda: auditor.audited > 0, "the auditor to count its work")
             nursery.cancel_scope.cancel()
+
+
+async def test_a_refused_sync_is_tried_again_within_seconds_and_bans_nobody(tmp_path: Path) -> None:
+    # The first sync fails (the server refuses it once). The peer is tried again after a
+    # second, not after resync_s (here ten minutes), and a refusal is no reason to ban it.
+    refusals = []
+
+    def refuse_once(peer_id: str) -> str | None:
+        if refusals:
+            return None
+        refusals.append(peer_id)
+        return "not yet"
+
+    async with node(tmp_path, "a", 1, serve_refusal=refuse_once) as a, \
+            node(tmp_path, "b", 2, auto_sync=True, resync_s=600) as b:
+        await a.writer.append_own(a.identity, PayloadType.POST, {"text": "hello"}, NOW)
+        await b.writer.append_own(b.identity, PayloadType.FOLLOW, {"id": a.identity.public_key}, NOW)
+        await b.host.dial(a.host.addrs()[0])
+        await wait_for(lambda: b.store.head(a.identity.public_key) is not None, "b to hold a's post")
+        assert refusals == [b.host.peer_id]
+        assert a.host.peer_id not in b.replicator.banned
+        assert b.replicator.peers[a.host.peer_id].retry_s == 2.0  # one retry so far

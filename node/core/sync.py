@@ -49,6 +49,11 @@ class SyncProtocolError(Exception):
     """The remote side broke the sync protocol; cut it off."""
 
 
+class SyncRefused(Exception):
+    """The server answered with an `error` (it refuses to serve us): not a fault of the
+    protocol, so not a reason to cut it off; its message says why."""
+
+
 @dataclass(frozen=True)
 class FeedWant:
     author: bytes
@@ -198,7 +203,7 @@ class ClientSession:
         if self.done:
             raise SyncProtocolError("message after done")
         if isinstance(message, Error):
-            raise SyncProtocolError(f"server refused: {message.message}")
+            raise SyncRefused(f"server refused: {message.message}")
         if isinstance(message, Heads):
             if self.remote_heads is not None:
                 raise SyncProtocolError("heads sent twice")
@@ -235,7 +240,7 @@ class LiveSession:
 
     def on_message(self, message: Message) -> list[Entry]:
         if isinstance(message, Error):
-            raise SyncProtocolError(f"server refused: {message.message}")
+            raise SyncRefused(f"server refused: {message.message}")
         if not isinstance(message, Entries):
             raise SyncProtocolError(f"{type(message).__name__} on a live stream (only entries may follow)")
         out = _take_entries(message, self._next, self._last, None)

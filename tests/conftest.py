@@ -1,0 +1,28 @@
+"""When a test with real daemons fails, its report carries the tail of each daemon's log:
+a failure on a CI machine can then be read, not guessed at."""
+
+from __future__ import annotations
+
+import pytest
+
+import daemons
+
+LOG_TAIL_LINES = 80
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    daemons.STARTED.clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "teardown" or not report.failed:
+        return
+    for node in daemons.STARTED:
+        log = node.log_so_far()
+        if log:
+            report.sections.append((f"daemon {node.name} log (last {LOG_TAIL_LINES} lines)",
+                                    "\n".join(log[-LOG_TAIL_LINES:])))
