@@ -168,7 +168,8 @@ async def fetch_blob(host: P2PHost, writer: StoreWriter, peer_id: str, blob: byt
     except BaseException:
         with trio.CancelScope(shield=True):
             await writer.call(lambda store: store.discard_partial_blob(blob))
-            await stream.reset()
+            with trio.move_on_after(1):  # a stuck reset must not hold the task forever
+                await stream.reset()
         raise
     finally:
         await stream.close()

@@ -355,7 +355,8 @@ class Replicator:
             await stream.reset()
             raise P2PRemoteError(f"{peer_id}: {e}") from None
         except BaseException:
-            with trio.CancelScope(shield=True):
+            # Bounded: a stuck reset must not hold this sync (and so the peer) forever.
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await stream.reset()
             raise
         finally:
