@@ -1,8 +1,8 @@
 """The node task that audits signatures the chained check deferred (store/audit.py).
 
-After each commit it checks what waits, a batch at a time, in a worker thread: signature
-checks release the GIL, so the audit runs on a core the catch-up leaves idle. The
-writer applies each result (one small transaction). A failure freezes that feed and is
+Once commits pause (or after max_defer_s) it checks what waits, a batch at a time, in a
+worker thread: signature checks release the GIL, so the audit runs on a core the node
+leaves idle. The writer applies each result (one small transaction). A failure freezes that feed and is
 logged; it can only mean the feed's author signed a chain holding a bad signature.
 """
 
@@ -21,10 +21,18 @@ log = logging.getLogger("murmurate.audit")
 
 
 class Auditor:
-    def __init__(self, store: Store, writer: StoreWriter, *, batch: int = 2_000) -> None:
+    """`quiet_s`: the audit waits until no commit has come for this long, so a catch-up in
+    progress has the GIL to itself (the signature checks release it, their Python around
+    them does not: bench/sync.py); `max_defer_s`: it waits no longer than this in all,
+    so a node that never goes quiet (a busy relay) still audits."""
+
+    def __init__(self, store: Store, writer: StoreWriter, *, batch: int = 2_000, quiet_s: float = 0.3,
+                 max_defer_s: float = 30.0) -> None:
         self.store = store
         self.writer = writer
         self.batch = batch
+        self.quiet_s = quiet_s
+        self.max_defer_s = max_defer_s
         self.audited = 0
         self.failed: list[tuple[bytes, int]] = []
 
@@ -37,6 +45,16 @@ class Auditor:
             woken = self.writer.next_commit()
             await self.audit_waiting()
             await woken.wait()
+            await self._until_quiet()
+
+    async def _until_quiet(self) -> None:
+        with trio.move_on_after(self.max_defer_s):
+            while True:
+                commit = self.writer.next_commit()
+                with trio.move_on_after(self.quiet_s):
+                    await commit.wait()
+                    continue
+                return
 
     async def audit_waiting(self) -> int:
         """Audit everything waiting now. Returns how many signatures were checked."""

@@ -60,6 +60,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.stream_muxer.yamux import yamux as _yamux_module
 from libp2p.tools.anyio_service.trio_manager import TrioManager
 from nacl.signing import SigningKey
 
@@ -78,6 +79,13 @@ MAX_TOPICS_PER_PEER = 1_000  # libp2p default 100 silently ignores the 101st (pi
 CIRCUIT = "/p2p-circuit"
 RESERVE_TICK_S = 1.0         # how often the reservation keeper looks at the relays' connections
 RESERVE_RENEW_S = 300        # renew a reservation this long before it expires
+# Yamux grows a stream's receive window up to 16 MiB (go-yamux's figure). Whatever a peer
+# sends within the window waits in an unbounded bytearray until we read it, so a node that
+# reads slower than its peers send (a relay ingesting from several at once: the store, not
+# the network, sets its pace) buffered up to 16 MiB per stream, and the allocator kept the
+# memory after the peak. 1 MiB still covers about 1 ms of round trip at 1 GB/s.
+YAMUX_MAX_WINDOW = 1024 * 1024
+_yamux_module.MAX_WINDOW_SIZE = YAMUX_MAX_WINDOW
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -98,6 +98,12 @@ def unpack(data: bytes, *, max_len: int | None = None) -> Any:
     return value
 
 
+def repack(value: Any) -> bytes:
+    """msgpack's C packer on a value already in canonical order (for a caller that checked
+    its types itself and compares the bytes)."""
+    return _packers()[0].pack(value)
+
+
 _local = threading.local()
 
 

@@ -162,3 +162,61 @@ def test_a_decoded_envelope_caches_its_hash() -> None:
     env = posts(A, TIMES[:1])[0].envelope
     again = decode_envelope(env.raw)
     assert env.hash == again.hash and env.hash is env.hash
+
+
+async def test_the_auditor_waits_for_commits_to_pause_but_not_forever(tmp_path: Path, mock_clock) -> None:
+    # Time is trio's MockClock, moved by hand: "no commit for quiet_s" and "max_defer_s in
+    # all" are decided on it, while the store's work runs in real threads.
+    import time
+
+    import trio
+    import trio.testing
+
+    from murmurate.node.auditor import Auditor
+    from murmurate.node.writer import StoreWriter
+
+    entries = posts(A, [NOW_MS - 100_000 + i for i in range(60)])
+    with Store(tmp_path / "store") as store:
+        writer = StoreWriter(store)
+        auditor = Auditor(store, writer, batch=1_000, quiet_s=0.3, max_defer_s=2.0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            await nursery.start(auditor.run)
+
+            async def settle() -> None:
+                await trio.testing.wait_all_tasks_blocked()
+
+            async def audit_done() -> None:
+                """Wait (in real time, up to 30 s) for the audit to leave nothing waiting."""
+                deadline = time.monotonic() + 30
+                while not (store.unaudited_count() == 0 and auditor.audited > 0):
+                    assert time.monotonic() < deadline, "the audit did not run"
+                    await trio.to_thread.run_sync(lambda: None)  # let the audit's threads work
+                    await settle()
+
+            async def ingest(part: list[Entry]) -> None:
+                await writer.ingest(part, NOW_MS)
+                await settle()
+
+            # A catch-up: a commit every 0.2 s. The audit keeps waiting.
+            for i in range(0, 30, 10):
+                await ingest(entries[i:i + 10])
+                mock_clock.jump(0.2)
+                await settle()
+            assert auditor.audited == 0 and store.unaudited_count() > 0
+            # A pause of quiet_s: it audits everything.
+            mock_clock.jump(0.35)
+            await audit_done()
+            # Commits 0.25 s apart, never pausing for quiet_s: no audit for 1.75 s...
+            audited = auditor.audited
+            for i in range(30, 51, 3):
+                await ingest(entries[i:i + 3])
+                mock_clock.jump(0.25)
+                await settle()
+            assert auditor.audited == audited and store.unaudited_count() > 0
+            # ...but once max_defer_s (2 s) has passed, it audits without a pause.
+            for i in range(51, 60, 3):
+                await ingest(entries[i:i + 3])
+                mock_clock.jump(0.25)
+            await audit_done()
+            nursery.cancel_scope.cancel()
