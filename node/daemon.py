@@ -8,6 +8,7 @@ local API socket, and stops all of them cleanly on SIGINT or SIGTERM (or `shutdo
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -230,4 +231,21 @@ def run_daemon(node: LocalNode, identity: SigningIdentity, options: DaemonOption
                now_ms: Callable[[], int]) -> None:
     """Run the daemon until SIGINT, SIGTERM or `shutdown` (blocking; for the command line)."""
     daemon = Daemon(node, identity, options, env, now_ms)
+    tune_gc_for_a_long_run()
     trio.run(daemon.run)
+
+
+# Collect the youngest generation every 50,000 allocations instead of 700: a catch-up
+# builds several objects per entry, almost none of them in cycles, and the default made
+# the collector a tenth of a catch-up's time (bench/sync.py: 12,600 -> 13,500-14,200
+# entries/s). Older generations as often as before relative to it, so cyclic garbage
+# (trio's cancelled tasks and their tracebacks) is still collected within seconds.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc_for_a_long_run() -> None:
+    """For a daemon or relay process, after its imports and set-up: what exists now lives as
+    long as the process, so the collector stops scanning it (gc.freeze); and collections
+    come less often (GC_THRESHOLDS)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)

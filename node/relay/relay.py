@@ -32,7 +32,7 @@ from .. import media
 from ..api import ApiServer, _Connection, _int, _text
 from ..auditor import Auditor
 from ..core import framing, rpc
-from ..daemon import Daemon, HomeLock, stop_on_signal
+from ..daemon import Daemon, HomeLock, stop_on_signal, tune_gc_for_a_long_run
 from ..errors import NodeError
 from ..home import Home, socket_path
 from ..p2p import CircuitLimits, HostConfig, P2PError, open_host, peer_id_from_public_key, public_key_from_peer_id
@@ -496,6 +496,7 @@ def run_relay(config: RelayConfig, env: Mapping[str, str]) -> None:
         log.info("created the relay's key %s in %s (unencrypted, mode 0600: relay.toml says unencrypted_key)",
                  encode_id(identity.public_key), relay_home(config).key_file)
     relay = Relay(config, identity, env, now_ms=lambda: int(time.time() * 1000), random_bytes=os.urandom)
+    tune_gc_for_a_long_run()
     trio.run(relay.run)
 
 
