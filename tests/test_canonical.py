@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from murmurate.store.canonical import MAX_DEPTH, CanonicalError, pack, unpack
+from murmurate.store.canonical import MAX_DEPTH, CanonicalError, pack, unpack, unpack_flat_map
 
 INTS = st.integers(-2**63, 2**64 - 1)  # what msgpack can hold
 scalars = st.none() | st.booleans() | INTS | st.text(max_size=40) | st.binary(max_size=40)
@@ -172,3 +172,52 @@ def _sorted_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_sorted_keys(v) for v in value]
     return value
+
+
+# unpack_flat_map is the fast path for payloads: it may only accept what unpack accepts,
+# decoded the same way, and must not be vacuous.
+
+def assert_flat_agrees(data: bytes) -> None:
+    fast = unpack_flat_map(data)
+    if fast is not None:
+        assert same(fast, unpack(data))
+
+
+@given(st.dictionaries(st.text(max_size=8), scalars, max_size=6))
+def test_flat_maps_take_the_fast_path(mapping: dict[str, Any]) -> None:
+    data = pack(mapping)
+    fast = unpack_flat_map(data)
+    assert fast is not None and same(fast, unpack(data))
+
+
+@given(st.dictionaries(st.text(max_size=8), values, max_size=5), st.data())
+def test_flat_map_fast_path_agrees_on_damaged_bytes(mapping: dict[str, Any], data: st.DataObject) -> None:
+    raw = bytearray(pack(mapping))
+    assert_flat_agrees(bytes(raw))
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(raw)))
+        if data.draw(st.booleans()) and i < len(raw):
+            raw[i] = data.draw(st.integers(0, 255))
+        else:
+            raw.insert(i, data.draw(st.integers(0, 255)))
+    assert_flat_agrees(bytes(raw))
+
+
+@given(st.binary(max_size=100))
+def test_flat_map_fast_path_agrees_on_any_bytes(data: bytes) -> None:
+    assert_flat_agrees(b"\x82" + data)
+
+
+@pytest.mark.parametrize("data", [
+    msgpack.packb({"b": 1, "a": 2}),                      # keys out of order
+    msgpack.packb({"a": 1.5}),                            # a float
+    msgpack.packb({b"a": 1}, use_bin_type=True),          # a bin key
+    b"\x81\xa1a\xcc\x05",                                 # 5 as a uint8: not the shortest form
+    b"\x81\xa1a\xd9\x01b",                                # a str8 for one character
+    b"\x82\xa1a\x01\xa1a\x02",                             # a key twice
+    b"\x81\xa1a\x01\x00",                                 # a byte left over
+])
+def test_flat_map_fast_path_leaves_non_canonical_maps_to_unpack(data: bytes) -> None:
+    assert unpack_flat_map(data) is None
+    with pytest.raises(CanonicalError):
+        unpack(data)
