@@ -107,7 +107,7 @@ def unpack_flat_map(data: bytes) -> dict[str, Any] | None:
     anything else, canonical or not, which `unpack` then decides. Costs about 60% of
     `unpack`. (tests/test_canonical.py checks that the two agree.)"""
     try:
-        value = msgpack.unpackb(data, raw=False, strict_map_key=True, max_ext_len=0)
+        value = msgpack.unpackb(data)  # defaults: str as str, lengths bounded by the input
     except Exception:  # anything msgpack refuses: `unpack` names it
         return None
     if type(value) is not dict:

@@ -198,8 +198,9 @@ def _read_common_envelope(raw: bytes) -> Envelope | None:
     was bin, not str. (tests/test_canonical.py checks that both paths agree.)"""
     body = raw[:-SIGNATURE_SIZE]
     try:
-        fields = msgpack.unpackb(body, raw=False, strict_map_key=True, max_str_len=MAX_ENVELOPE_SIZE,
-                                 max_bin_len=MAX_ENVELOPE_SIZE, max_array_len=16, max_map_len=16, max_ext_len=0)
+        # msgpack's defaults: str as str, str keys only, every length bounded by the input's
+        # (an ext decodes to an object the type checks below refuse)
+        fields = msgpack.unpackb(body)
     except Exception:  # anything msgpack refuses: the general path names it
         return None
     if type(fields) is not list or len(fields) != 8:

@@ -60,12 +60,15 @@ def _lower_priority() -> None:
 
 def verify_in_background(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
     """Signature checks that can wait (the audit), of (author, envelope body, signature)
-    triples: on one thread of its own at a lower priority, so they take an idle core and
-    never both cores from the node."""
+    triples: on threads of their own at a lower priority, one per core, so they take the
+    cores the node leaves idle and give them back whenever the node wants them (the audit
+    also waits for the node's commits to pause: node/auditor.py)."""
     global _background
     if _background is None:
-        _background = ThreadPoolExecutor(1, thread_name_prefix="murmurate-audit", initializer=_lower_priority)
-    return _background.submit(_check_raw, items).result()
+        _background = ThreadPoolExecutor(_WORKERS, thread_name_prefix="murmurate-audit", initializer=_lower_priority)
+    size = -(-len(items) // _WORKERS) if len(items) >= _PARALLEL_FROM else len(items)
+    futures = [_background.submit(_check_raw, items[i:i + size]) for i in range(0, len(items), max(1, size))]
+    return [ok for future in futures for ok in future.result()]
 
 
 def _check_raw(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
