@@ -7,7 +7,7 @@ the I/O.
 from .canonical import CanonicalError
 from .entry import (FORMAT_VERSION, MAX_CLOCK_SKEW_MS, MAX_ENVELOPE_SIZE, MAX_PAYLOAD_SIZE, Entry,
                     Envelope, PayloadType, check_payload, check_signature, check_timestamp,
-                    create_entry, decode_envelope, decode_frame, decode_payload_bytes, encode_frame,
+                    create_entry, decode_envelope, decode_frame, decode_payload_bytes, encode_frame, entry_frame_size,
                     payload_limit)
 from .errors import (ArchiveError, InvalidEntryError, LocalStoreError, NotFoundError, Reason,
                      SchemaTooNewError, StoreError, StoreFullError)
@@ -20,7 +20,7 @@ __all__ = [
     "CanonicalError",
     "FORMAT_VERSION", "MAX_CLOCK_SKEW_MS", "MAX_ENVELOPE_SIZE", "MAX_PAYLOAD_SIZE", "Entry",
     "Envelope", "PayloadType", "check_payload", "check_signature", "check_timestamp",
-    "create_entry", "decode_envelope", "decode_frame", "decode_payload_bytes", "encode_frame",
+    "create_entry", "decode_envelope", "decode_frame", "decode_payload_bytes", "encode_frame", "entry_frame_size",
     "payload_limit",
     "ArchiveError", "InvalidEntryError", "LocalStoreError", "NotFoundError", "Reason",
     "SchemaTooNewError", "StoreError", "StoreFullError",

@@ -281,6 +281,21 @@ def encode_frame(entry: Entry) -> bytes:
     return canonical.pack([entry.envelope.raw, entry.payload])
 
 
+def _bin_size(length: int) -> int:
+    """Bytes of a msgpack bin of `length` bytes, header included."""
+    return length + (2 if length < 0x100 else 3 if length < 0x10000 else 5)
+
+
+def frame_size(envelope_length: int, payload_length: int | None) -> int:
+    """len(encode_frame(...)) of an entry with these lengths, without encoding it: the
+    array header, the envelope as bin, the payload as bin or nil."""
+    return 1 + _bin_size(envelope_length) + (1 if payload_length is None else _bin_size(payload_length))
+
+
+def entry_frame_size(entry: Entry) -> int:
+    return frame_size(len(entry.envelope.raw), None if entry.payload is None else len(entry.payload))
+
+
 def decode_frame(data: bytes) -> Entry:
     """Split a frame into envelope and payload; check the envelope's form and limits.
 

@@ -54,7 +54,7 @@ from .feed import FeedHead, Placement, place
 from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
 from .records import (LOG_HEAD, LOG_PAYLOAD_DROPPED, SEQ_ITEM, TIMELINE_KEY, U32, U64, FEED_BAD_SIGNATURE,
                       FEED_FORKED, FeedRecord,
-                      decode_cursor, encode_cursor, pack_log, unpack_log)
+                      decode_cursor, encode_cursor, log_frame_size, pack_log, unpack_log)
 from .verify import BAD, VOUCHED, verify_chained, verify_signatures
 
 # 1: feeds, log and the timeline, thread, hashtag, mention and follow indexes.
@@ -410,6 +410,26 @@ class Store:
                     break
                 _, _, envelope, payload = unpack_log(txn.get(value[8:16], db=log_db), author)
                 out.append(msgpack.packb([envelope, payload], use_bin_type=True))
+        return out
+
+    def frame_sizes(self, author: bytes, from_seq: int, to_seq: int) -> list[int]:
+        """len() of each of `frames(author, from_seq, to_seq)`, from the log records'
+        lengths alone (a relay's quota accounting: nothing is copied or encoded)."""
+        out: list[int] = []
+        with self._env.begin(buffers=True) as txn:
+            raw = txn.get(author, db=self._db["feeds"])
+            if raw is None:
+                return out
+            feed_num = FeedRecord.unpack(raw).feed_num
+            log_db = self._db["log"]
+            cur = txn.cursor(db=self._db["by_seq"])
+            first = U64.pack(from_seq)
+            if not cur.set_range_dup(U32.pack(feed_num), first) or cur.value()[:8] != first:
+                return out
+            for value in cur.iternext_dup():
+                if U64.unpack_from(value)[0] > to_seq:
+                    break
+                out.append(log_frame_size(txn.get(value[8:16], db=log_db)))
         return out
 
     def heads(self, authors: Iterable[bytes]) -> dict[bytes, int]:

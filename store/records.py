@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import msgpack
 
+from .entry import frame_size
 from .feed import FeedHead
 
 U32 = struct.Struct(">I")
@@ -101,6 +102,16 @@ def unpack_log(data: bytes, author: bytes) -> tuple[int, int, bytes, bytes | Non
     if flags & _LOG_AUTHOR_ELIDED:
         stored = stored[:2] + _BIN32 + author + stored[2:]
     return flags & LOG_PAYLOAD_DROPPED, feed_num, stored, payload
+
+
+def log_frame_size(data: bytes) -> int:
+    """The size of the wire frame (entry.frame_size) of the entry a log record holds,
+    from its lengths alone: what unpack_log would give back, without building it."""
+    flags, _, env_len = LOG_HEAD.unpack_from(data)
+    rest = len(data) - LOG_HEAD.size - env_len
+    envelope = env_len + (34 if flags & _LOG_AUTHOR_ELIDED else 0)
+    payload = rest if rest and not flags & LOG_PAYLOAD_DROPPED else None
+    return frame_size(envelope, payload)
 
 
 def encode_cursor(key: bytes) -> str:

@@ -9,7 +9,7 @@ signed a chain holding a bad one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -186,10 +186,10 @@ async def test_the_auditor_waits_for_commits_to_pause_but_not_forever(tmp_path: 
             async def settle() -> None:
                 await trio.testing.wait_all_tasks_blocked()
 
-            async def audit_done() -> None:
-                """Wait (in real time, up to 30 s) for the audit to leave nothing waiting."""
+            async def wait_for_audit(done: Callable[[], bool]) -> None:
+                """Wait (in real time, up to 30 s) until `done()`: the audit runs in threads."""
                 deadline = time.monotonic() + 30
-                while not (store.unaudited_count() == 0 and auditor.audited > 0):
+                while not done():
                     assert time.monotonic() < deadline, "the audit did not run"
                     await trio.to_thread.run_sync(lambda: None)  # let the audit's threads work
                     await settle()
@@ -206,7 +206,7 @@ async def test_the_auditor_waits_for_commits_to_pause_but_not_forever(tmp_path: 
             assert auditor.audited == 0 and store.unaudited_count() > 0
             # A pause of quiet_s: it audits everything.
             mock_clock.jump(0.35)
-            await audit_done()
+            await wait_for_audit(lambda: store.unaudited_count() == 0 and auditor.audited > 0)
             # Commits 0.25 s apart, never pausing for quiet_s: no audit for 1.75 s...
             audited = auditor.audited
             for i in range(30, 51, 3):
@@ -214,9 +214,10 @@ async def test_the_auditor_waits_for_commits_to_pause_but_not_forever(tmp_path: 
                 mock_clock.jump(0.25)
                 await settle()
             assert auditor.audited == audited and store.unaudited_count() > 0
-            # ...but once max_defer_s (2 s) has passed, it audits without a pause.
+            # ...but once max_defer_s (2 s) has passed, it audits (a batch: while commits go
+            # on, it then waits for the next pause or max_defer_s again).
             for i in range(51, 60, 3):
                 await ingest(entries[i:i + 3])
                 mock_clock.jump(0.25)
-            await audit_done()
+            await wait_for_audit(lambda: auditor.audited > audited)
             nursery.cancel_scope.cancel()

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from murmurate.crypto import SigningIdentity
-from murmurate.store import PayloadType, Store, decode_frame, encode_frame
+from murmurate.store import Entry, Envelope, PayloadType, Store, decode_frame, encode_frame, entry_frame_size
+from murmurate.store.entry import frame_size
 
 
 def test_frames_are_the_stored_entries_byte_for_byte(tmp_path: Path) -> None:
@@ -37,3 +41,23 @@ def test_heads_and_peer_book(tmp_path: Path) -> None:
     store.close()
     store = Store(tmp_path / "s")
     assert store.peers() == {b"peer-1": {"addrs": ["/ip4/127.0.0.1/tcp/1"]}}
+
+
+def test_frame_sizes_match_the_frames_without_building_them(tmp_path: Path) -> None:
+    # A relay counts quota from frame_sizes: it must agree with frames() byte for byte,
+    # across the bin8/bin16 payload sizes and a dropped payload.
+    store = Store(tmp_path / "s")
+    me = SigningIdentity(bytes(range(32)))
+    for i, size in enumerate([0, 200, 240, 260, 1_000, 2_000]):
+        store.append_own(me, PayloadType.POST, {"text": "x" * size or "-"}, 1_000 + i)
+    store.append_own(me, PayloadType.DELETE, {"target": 2}, 2_000)
+    frames = store.frames(me.public_key, 1, 7)
+    assert store.frame_sizes(me.public_key, 1, 7) == [len(f) for f in frames]
+    assert store.frame_sizes(me.public_key, 3, 4) == [len(f) for f in frames[2:4]]
+    assert store.frame_sizes(me.public_key, 8, 9) == [] and store.frame_sizes(os.urandom(32), 1, 5) == []
+
+
+@given(envelope=st.integers(65, 256), payload=st.one_of(st.none(), st.integers(0, 70_000)))
+def test_frame_size_is_the_encoded_length(envelope: int, payload: int | None) -> None:
+    entry = Entry(Envelope(b"e" * envelope, b"", 1, None, 0, 1, 0, b"", b""), None if payload is None else b"p" * payload)
+    assert entry_frame_size(entry) == frame_size(envelope, payload) == len(encode_frame(entry))

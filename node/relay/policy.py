@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from murmurate.crypto import encode_id
-from murmurate.store import Entry, canonical, encode_frame
+from murmurate.store import Entry, canonical, entry_frame_size
 
 from . import protocol as p
 from .config import Quota, RelayConfig
@@ -198,7 +198,7 @@ def trim(entries: Sequence[Entry], usage: dict[bytes, Usage], quota: Quota,
         if item.envelope.seq <= now.entries and author not in cut:
             kept.append(item)  # already stored (a duplicate, or a fork the store will refuse): costs nothing
             continue
-        size = len(encode_frame(item))
+        size = entry_frame_size(item)
         if author in cut or now.entries + 1 > quota.max_entries or now.bytes + size > quota.max_bytes:
             cut.add(author)  # a feed is a chain: nothing after the first refused entry fits either
             continue
@@ -217,11 +217,11 @@ def account(store: "UsageStore", author: bytes) -> Usage:
         upto, total = 0, 0
     seq = upto + 1
     while seq <= top:
-        frames = store.frames(author, seq, min(top, seq + 499))
-        if not frames:
+        sizes = store.frame_sizes(author, seq, min(top, seq + 4_999))
+        if not sizes:
             break
-        total += sum(len(f) for f in frames)
-        seq += len(frames)
+        total += sum(sizes)
+        seq += len(sizes)
     if seq - 1 != upto:
         store.local_put(USAGE + author, canonical.pack([seq - 1, total]))
     return Usage(seq - 1, total)
@@ -229,7 +229,7 @@ def account(store: "UsageStore", author: bytes) -> Usage:
 
 class UsageStore(Settings, Protocol):
     def head(self, author: bytes): ...  # noqa: ANN201 (a FeedHead or None)
-    def frames(self, author: bytes, from_seq: int, to_seq: int) -> list[bytes]: ...
+    def frame_sizes(self, author: bytes, from_seq: int, to_seq: int) -> list[int]: ...
 
 
 def user_view(user: bytes, usage: Usage, config: RelayConfig, hosted_follows: int, via: str) -> dict:
