@@ -275,3 +275,39 @@ def test_the_relay_stores_and_serves_private_posts_without_reading_them(lab, tmp
     held = {(e.envelope.author, e.envelope.seq): e.payload for e in _frames(archive)}
     assert held[(decode_id(a.id), post["seq"])] is not None  # the relay holds the sealed post...
     assert secret.encode() not in archive.read_bytes()  # ...as ciphertext only
+
+
+def test_the_relay_hosts_its_users_media_within_their_media_quota(lab, tmp_path: Path) -> None:
+    relay = lab["relay"](extra_toml="[quota]\nmax_blob_bytes = 300000\n").start()
+    a = lab["user"]("a").start()
+    b = lab["user"]("b").start()
+    a.cli("relay", "add", relay.invite())
+    small, big = tmp_path / "small.bin", tmp_path / "big.bin"
+    small.write_bytes(bytes(range(256)) * 800)    # 204,800 bytes: fits the 300,000
+    big.write_bytes(bytes(range(255)) * 800)      # 204,000 more: does not
+    ref_small = a.call("attach", path=str(small), alt="fits")
+    a.call("post", text="a small picture", media=[ref_small])
+    wait_until(lambda: relay.users()[a.id]["blobs"] == 1, what="the relay to fetch a's picture")
+    assert relay.users()[a.id]["blob_bytes"] == 204_800 and relay.users()[a.id]["max_blob_bytes"] == 300_000
+    ref_big = a.call("attach", path=str(big), alt="too much")
+    a.call("post", text="a big picture", media=[ref_big])
+    relay.wait_for_log("over the media quota")
+    assert relay.metric("murmurate_relay_blobs_refused_total") == 1
+    assert relay.users()[a.id]["blobs"] == 1
+    a.stop()
+    # a is away: b gets a's posts and the picture that fit from the relay, and a clear
+    # error for the one that did not.
+    b.call("follow", id=a.id)
+    b.call("connect", addr=relay.addr)
+    held = relay.users()[a.id]["entries"]
+    assert held >= 3  # the relay's profile entry and the two posts
+    wait_until(lambda: head_on(b, a.id) == held, what="b to fetch a's feed from the relay")
+    out = tmp_path / "at-b.bin"
+    got = b.call("blob", hash=ref_small["blob"], out=str(out))
+    assert got["fetched_from"] == relay.info["peer_id"] and out.read_bytes() == small.read_bytes()
+    with pytest.raises(Exception, match="no connected peer has that blob"):
+        b.call("blob", hash=ref_big["blob"], out=str(tmp_path / "nothing"))
+    # What the relay holds and counts survives a restart.
+    relay.stop()
+    relay.start()
+    assert relay.users()[a.id]["blobs"] == 1 and relay.users()[a.id]["blob_bytes"] == 204_800

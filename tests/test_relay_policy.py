@@ -46,6 +46,8 @@ max_feeds = 100
 max_entries = 50
 max_bytes = 100000
 max_follows = 7
+max_blobs = 3
+max_blob_bytes = 5000000
 [metrics]
 listen = ""
 [log]
@@ -54,7 +56,7 @@ level = "DEBUG"
 '''
     c = parse_relay_config(text, "relay.toml")
     assert c.allow == (ALICE.public_key,) and c.blocked == (BOB.public_key,)
-    assert c.quota == Quota(50, 100_000, 7) and c.max_users == 10 and c.max_feeds == 100
+    assert c.quota == Quota(50, 100_000, 7, 3, 5_000_000) and c.max_users == 10 and c.max_feeds == 100
     assert c.metrics_address is None and c.log_format == "text" and c.log_level == "debug"
     assert c.announce == ("/dns4/relay.example/tcp/4001",) and c.resync_s == 10.0
 
@@ -241,3 +243,41 @@ def test_rate_is_events_per_second_over_the_window() -> None:
     assert rate.update(0.0, 0) == 0.0
     assert rate.update(10.0, 50) == 5.0
     assert rate.update(100.0, 950) == pytest.approx(900 / 90)  # the sample at 0 s fell out of the window
+
+
+# -- media quota ---------------------------------------------------------------------------
+
+def test_media_blobs_names_what_posts_and_profiles_carry_and_skips_the_malformed() -> None:
+    one, two = b"\x01" * 32, b"\x02" * 32
+    post = {"text": "x", "media": [{"blob": one, "size": 10}, {"blob": b"short", "size": 1}, "junk",
+                                   {"blob": two, "size": -1}, {"blob": two, "size": 20}]}
+    assert policy.media_blobs(PayloadType.POST, post) == [(one, 10)]  # at most 4 items are looked at
+    assert policy.media_blobs(PayloadType.PROFILE, {"avatar": {"blob": two, "size": 5}}) == [(two, 5)]
+    assert policy.media_blobs(PayloadType.PROFILE, {"name": "no avatar"}) == []
+    assert policy.media_blobs(PayloadType.POST, {"text": "x", "media": "not a list"}) == []
+    assert policy.media_blobs(PayloadType.FAVOURITE, {"media": [{"blob": one, "size": 1}]}) == []
+
+
+def test_blob_quota_counts_each_blob_once_per_user_and_refuses_what_does_not_fit(store: Store) -> None:
+    quota = Quota(max_blobs=2, max_blob_bytes=1_000)
+    one, two, three = (bytes([i]) * 32 for i in (1, 2, 3))
+    user = ALICE.public_key
+    assert policy.want_blob(store, user, one, 600) and not policy.want_blob(store, user, one, 600)
+    assert policy.wanted_blobs(store) == [(user, one)] and policy.wanted_size(store, user, one) == 600
+    assert policy.blob_refusal(policy.blob_usage(store, user), quota, 600) == ""
+    assert policy.count_blob(store, user, one, 600) == policy.BlobUsage(1, 600)
+    assert policy.count_blob(store, user, one, 600) == policy.BlobUsage(1, 600)  # once
+    assert policy.wanted_blobs(store) == [] and not policy.want_blob(store, user, one, 600)  # held: not wanted again
+    usage = policy.blob_usage(store, user)
+    assert "500 does not fit" in policy.blob_refusal(usage, quota, 500)
+    assert policy.blob_refusal(usage, quota, 400) == ""
+    policy.count_blob(store, user, two, 400)
+    assert "2 of 2 files" in policy.blob_refusal(policy.blob_usage(store, user), quota, 1)
+    # Another user's count is their own, even for the same blob.
+    assert policy.count_blob(store, BOB.public_key, one, 600) == policy.BlobUsage(1, 600)
+    policy.want_blob(store, user, three, 1)
+    policy.drop_want(store, user, three)
+    assert policy.wanted_blobs(store) == []
+    assert policy.scanned_to(store, user) == 0
+    policy.set_scanned_to(store, user, 42)
+    assert policy.scanned_to(store, user) == 42

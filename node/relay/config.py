@@ -26,6 +26,8 @@ class Quota:
     max_entries: int = 100_000          # entries of one user's own feed
     max_bytes: int = 256 * 1024 * 1024  # bytes (entry frames) of one user's own feed
     max_follows: int = 500              # feeds a user follows that the relay hosts for them
+    max_blobs: int = 10_000             # media files (blobs) the relay fetches and holds for one user
+    max_blob_bytes: int = 1024 ** 3     # bytes of those files
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ _TOP = {"data_dir", "listen", "announce", "peers", "unencrypted_key", "resync_s"
 _TABLES = {
     "admission": {"allow", "blocked", "invite_ttl_s"},
     "limits": {"max_users", "max_feeds"},
-    "quota": {"max_entries", "max_bytes", "max_follows"},
+    "quota": {"max_entries", "max_bytes", "max_follows", "max_blobs", "max_blob_bytes"},
     "metrics": {"listen"},
     "log": {"format", "level"},
     "store": {"map_size_mb"},
@@ -131,6 +133,9 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
             max_entries=int(c.number(quo, "max_entries", Quota.max_entries, 1, 10**9, "quota.", integer=True)),
             max_bytes=int(c.number(quo, "max_bytes", Quota.max_bytes, 1024, 2**50, "quota.", integer=True)),
             max_follows=int(c.number(quo, "max_follows", Quota.max_follows, 0, 1_000, "quota.", integer=True)),
+            max_blobs=int(c.number(quo, "max_blobs", Quota.max_blobs, 0, 10**7, "quota.", integer=True)),
+            max_blob_bytes=int(c.number(quo, "max_blob_bytes", Quota.max_blob_bytes, 0, 2**50, "quota.",
+                                        integer=True)),
         ),
         metrics_listen=metrics_listen,
         log_format=log_format,

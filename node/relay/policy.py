@@ -10,6 +10,10 @@ Local-setting keys (never replicated):
     relay/used/<BLAKE2b-256(token)>    -> [when_ms, user key, why]   a spent or expired one
     relay/user/<user key>              -> [since_ms, via]            an admitted user
     relay/usage/<author key>           -> [counted up to seq, bytes] the user's feed as stored
+    relay/blobs/<user key>             -> [count, bytes]             media the relay holds for them
+    relay/blob/<user key><blob hash>   -> size                       one counted blob of theirs
+    relay/want/<user key><blob hash>   -> size                       one to fetch when a peer has it
+    relay/scanned/<user key>           -> seq                        their feed looked at for media up to
 
 Only a hash of each token is kept, so a copy of the store lets no one join.
 """
@@ -31,6 +35,11 @@ INVITE = b"relay/invite/"
 USED = b"relay/used/"
 USER = b"relay/user/"
 USAGE = b"relay/usage/"
+BLOB_USAGE = b"relay/blobs/"
+BLOB = b"relay/blob/"
+WANT = b"relay/want/"
+SCANNED = b"relay/scanned/"
+MEDIA_TYPES = (1, 8)  # post (its `media`), profile (its `avatar`): PayloadType.POST, .PROFILE
 
 
 class Settings(Protocol):
@@ -56,6 +65,12 @@ class Admitted:
 @dataclass(frozen=True)
 class Usage:
     entries: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class BlobUsage:
+    count: int = 0
     bytes: int = 0
 
 
@@ -227,14 +242,95 @@ def account(store: "UsageStore", author: bytes) -> Usage:
     return Usage(seq - 1, total)
 
 
+# -- media blobs ---------------------------------------------------------------------------
+
+def media_blobs(payload_type: int, payload: dict) -> list[tuple[bytes, int]]:
+    """(blob hash, declared size) of the media a post or profile names, malformed items
+    left out (the relay fetches and checks the blob itself; the size is only a claim)."""
+    if payload_type == 1:
+        items = payload.get("media")
+        items = items if isinstance(items, list) else []
+    elif payload_type == 8:
+        items = [payload.get("avatar")]
+    else:
+        return []
+    out = []
+    for item in items[:4]:
+        if isinstance(item, dict):
+            blob, size = item.get("blob"), item.get("size")
+            if isinstance(blob, bytes) and len(blob) == 32 and isinstance(size, int) and size >= 0:
+                out.append((blob, size))
+    return out
+
+
+def blob_usage(settings: Settings, user: bytes) -> BlobUsage:
+    raw = settings.local_get(BLOB_USAGE + user)
+    return BlobUsage(*canonical.unpack(raw)) if raw is not None else BlobUsage()
+
+
+def blob_refusal(usage: BlobUsage, quota: Quota, size: int) -> str:
+    """Why a blob of `size` bytes does not fit the user's media quota ("" if it does)."""
+    if usage.count + 1 > quota.max_blobs:
+        return f"over the media quota: {usage.count} of {quota.max_blobs} files held"
+    if usage.bytes + size > quota.max_blob_bytes:
+        return f"over the media quota: {usage.bytes} of {quota.max_blob_bytes} bytes held, a file of {size} does not fit"
+    return ""
+
+
+def want_blob(settings: Settings, user: bytes, blob: bytes, size: int) -> bool:
+    """Note a blob of the user's to fetch, unless it is counted for them already. True if new."""
+    if settings.local_get(BLOB + user + blob) is not None or settings.local_get(WANT + user + blob) is not None:
+        return False
+    settings.local_put(WANT + user + blob, canonical.pack(size))
+    return True
+
+
+def wanted_blobs(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """(user, blob) of every blob waiting to be fetched."""
+    return [(key[len(WANT):len(WANT) + 32], key[len(WANT) + 32:]) for key, _ in settings.local_scan(WANT)]
+
+
+def wanted_size(settings: Settings, user: bytes, blob: bytes) -> int:
+    """The size the user's entry declared for a wanted blob (0 if it is not wanted)."""
+    raw = settings.local_get(WANT + user + blob)
+    return canonical.unpack(raw) if raw is not None else 0
+
+
+def scanned_to(settings: Settings, user: bytes) -> int:
+    raw = settings.local_get(SCANNED + user)
+    return canonical.unpack(raw) if raw is not None else 0
+
+
+def set_scanned_to(settings: Settings, user: bytes, seq: int) -> None:
+    settings.local_put(SCANNED + user, canonical.pack(seq))
+
+
+def count_blob(settings: Settings, user: bytes, blob: bytes, size: int) -> BlobUsage:
+    """The blob is held now: count it against the user (once) and stop wanting it."""
+    settings.local_delete(WANT + user + blob)
+    usage = blob_usage(settings, user)
+    if settings.local_get(BLOB + user + blob) is None:
+        settings.local_put(BLOB + user + blob, canonical.pack(size))
+        usage = BlobUsage(usage.count + 1, usage.bytes + size)
+        settings.local_put(BLOB_USAGE + user, canonical.pack([usage.count, usage.bytes]))
+    return usage
+
+
+def drop_want(settings: Settings, user: bytes, blob: bytes) -> None:
+    settings.local_delete(WANT + user + blob)
+
+
 class UsageStore(Settings, Protocol):
     def head(self, author: bytes): ...  # noqa: ANN201 (a FeedHead or None)
     def frame_sizes(self, author: bytes, from_seq: int, to_seq: int) -> list[int]: ...
 
 
-def user_view(user: bytes, usage: Usage, config: RelayConfig, hosted_follows: int, via: str) -> dict:
+def user_view(user: bytes, usage: Usage, config: RelayConfig, hosted_follows: int, via: str,
+              blobs: BlobUsage = BlobUsage()) -> dict:
     """What the relay tells a user about their account (the `ok` answer's map)."""
     return {"id": encode_id(user), "via": via, "entries": usage.entries, "bytes": usage.bytes,
             "max_entries": config.quota.max_entries, "max_bytes": config.quota.max_bytes,
             "max_follows": config.quota.max_follows, "hosted_follows": hosted_follows,
+            "blobs": blobs.count, "blob_bytes": blobs.bytes, "max_blobs": config.quota.max_blobs,
+            "max_blob_bytes": config.quota.max_blob_bytes,
             "refusing": quota_refusal(usage, config.quota)}

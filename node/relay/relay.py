@@ -41,6 +41,7 @@ from ..writer import StoreWriter
 from . import policy
 from . import protocol as p
 from .config import RelayConfig
+from .media_host import MediaHost
 from .metrics import Metric, Rate, serve_http
 
 log = logging.getLogger("murmurate.relay")
@@ -90,6 +91,7 @@ class Relay:
         self._dirty = trio.Event()
         self._stop = trio.Event()
         self.metrics_port: int | None = None
+        self.media: MediaHost | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -124,6 +126,8 @@ class Relay:
                     host.serve(media.PROTOCOL, lambda stream: media.serve_blob(self.writer, stream))
                     self._add_known_peers()
                     nursery.start_soon(self._watch_commits, self.writer.listen())
+                    self.media = MediaHost(self)
+                    nursery.start_soon(self.media.run)
                     await nursery.start(Auditor(self.store, self.writer).run)
                     nursery.start_soon(self._refresher)
                     if self.config.blocked:
@@ -227,6 +231,8 @@ class Relay:
         """Count what is stored; a follow or unfollow by a user changes what we host."""
         async for commit in commits:
             self.counters["ingested_entries"] += len(commit.appended)
+            if self.media is not None:
+                self.media.note_commit(commit.appended, commit.types)
             mine = [a for a, _ in commit.appended if a in self.users]
             if not mine:
                 continue
@@ -313,6 +319,8 @@ class Relay:
             log.info("admitted user %s (%s)", encode_id(user), decision.via,
                      extra={"event": "admitted", "user": encode_id(user), "via": decision.via})
             self._touched.add(user)
+            if self.media is not None:
+                self.media.note_user(user)
             await self._refresh()
         return p.Ok(self._user_view(user))
 
@@ -320,7 +328,7 @@ class Relay:
         hosted = set(self.hosted)
         follows = [a for a in self.store.follows(user)[:self.config.quota.max_follows] if a in hosted]
         return policy.user_view(user, self.usage.get(user, policy.Usage()), self.config, len(follows),
-                                self.users.get(user, (0, ""))[1])
+                                self.users.get(user, (0, ""))[1], policy.blob_usage(self.store, user))
 
     # -- invites (through the relay's local API) -------------------------------------------
 
@@ -386,6 +394,10 @@ class Relay:
             Metric(m + "refused_entries_total", "counter", "entries refused by quota", self.counters["refused_entries"]),
             Metric(m + "refusals_total", "counter", "joins, statuses and syncs refused", self.counters["refusals"]),
             Metric(m + "joins_total", "counter", "users admitted since start", self.counters["joins"]),
+            Metric(m + "blobs_fetched_total", "counter", "users' media files fetched since start",
+                   self.media.fetched if self.media else 0),
+            Metric(m + "blobs_refused_total", "counter", "users' media files not fetched: over the media quota",
+                   self.media.refused if self.media else 0),
             Metric(m + "errors_total", "counter", "peers cut off, bad gossip, handler and API errors", errors),
             Metric(m + "write_transactions_total", "counter", "store transactions", self.writer.transactions),
         ]
