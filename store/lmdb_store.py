@@ -860,6 +860,16 @@ class Store:
     def _ingest_one(self, batch: _Batch, item: Entry, payload: dict[str, Any] | None, vouched: bool = False) -> None:
         env = item.envelope
         record = self._record(batch, env.author)
+        if (env.seq == record.head_seq + 1 and env.prev == record.head_hash and env.prev is not None
+                and env.timestamp_ms >= record.head_ts and not record.frozen):
+            # The common case, decided without building a FeedHead: the next entry of a
+            # healthy feed (what place() calls APPEND).
+            if vouched:
+                batch.unaudited.note(record.feed_num, batch.next_local_id)
+            self._append(batch, item, payload, record)
+            if record.held:
+                self._drain_held(batch, env.author)
+            return
         try:
             if record.frozen:
                 raise InvalidEntryError(Reason.FEED_FROZEN, f"feed is {record.frozen_why} and frozen",
@@ -890,10 +900,12 @@ class Store:
         else:
             self._hold(batch, record, item)
 
-    def _append(self, batch: _Batch, item: Entry, payload: dict[str, Any] | None) -> None:
+    def _append(self, batch: _Batch, item: Entry, payload: dict[str, Any] | None,
+                record: FeedRecord | None = None) -> None:
         env = item.envelope
         txn, db = batch.txn, self._db
-        record = self._record(batch, env.author)
+        if record is None:
+            record = self._record(batch, env.author)
         local_id = batch.next_local_id
         batch.next_local_id += 1
         txn.put(U64.pack(local_id), pack_log(0, record.feed_num, env.raw, item.payload), db=db["log"], append=True)
@@ -905,12 +917,12 @@ class Store:
         # (full pages). A plain put is the fallback should that ever not hold.
         if not batch.seq_cursor.put(feed_key, item_value, append=True):
             txn.put(feed_key, item_value, db=db["by_seq"])
-        batch.records[env.author] = FeedRecord(record.feed_num, env.seq, env.hash, env.timestamp_ms,
-                                               record.flags, record.held)
+        batch.records[env.author] = record = FeedRecord(record.feed_num, env.seq, env.hash, env.timestamp_ms,
+                                                        record.flags, record.held)
         batch.appended.append((env.author, env.seq))
         batch.appended_types.append(env.payload_type)
         if payload is not None:
-            self._index(batch, batch.records[env.author], env, payload)
+            self._index(batch, record, env, payload)
 
     def _index(self, batch: _Batch, record: FeedRecord, env: Envelope, payload: dict[str, Any], *,
                remove: bool = False) -> None:

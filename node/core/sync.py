@@ -250,24 +250,27 @@ class LiveSession:
 
 def _take_entries(message: Entries, next_seq: dict[bytes, int], last_seq: dict[bytes, int | None],
                   heads: dict[bytes, int] | None) -> list[Entry]:
-    if message.author not in next_seq:
+    author = message.author
+    if author not in next_seq:
         raise SyncProtocolError("entries of a feed that was not asked for")
+    expected = next_seq[author]
+    last = last_seq.get(author)
+    head = heads.get(author, 0) if heads is not None else None
     out = []
     for frame in message.frames:
         try:
             item = decode_frame(frame)
         except InvalidEntryError as e:
             raise SyncProtocolError(f"bad entry: {e}") from None
-        expected = next_seq[message.author]
-        last = last_seq.get(message.author)
-        if item.envelope.author != message.author or item.envelope.seq != expected:
+        if item.envelope.author != author or item.envelope.seq != expected:
             raise SyncProtocolError(f"expected entry {expected} of the feed, got {item.envelope.seq}")
         if last is not None and expected > last:
             raise SyncProtocolError("entries beyond what was asked")
-        if heads is not None and expected > heads.get(message.author, 0):
+        if head is not None and expected > head:
             raise SyncProtocolError("entries beyond the head the server announced")
-        next_seq[message.author] = expected + 1
+        expected += 1
         out.append(item)
+    next_seq[author] = expected
     return out
 
 
