@@ -3,6 +3,8 @@ a failure on a CI machine can then be read, not guessed at."""
 
 from __future__ import annotations
 
+import traceback
+
 import pytest
 
 import daemons
@@ -21,8 +23,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     if report.when == "teardown" or not report.failed:
         return
+    # A failure inside nested trio nurseries shows as an ExceptionGroup whose innermost
+    # error Python's traceback printing cuts off (max_group_depth): name each one here.
+    if call.excinfo is not None and isinstance(call.excinfo.value, BaseExceptionGroup):
+        for leaf in _leaves(call.excinfo.value):
+            report.sections.append((f"innermost error: {type(leaf).__name__}",
+                                    "".join(traceback.format_exception(leaf, limit=-12))))
     for node in daemons.STARTED:
         log = node.log_so_far()
         if log:
             report.sections.append((f"daemon {node.name} log (last {LOG_TAIL_LINES} lines)",
                                     "\n".join(log[-LOG_TAIL_LINES:])))
+
+
+def _leaves(group: BaseException) -> list[BaseException]:
+    if isinstance(group, BaseExceptionGroup):
+        return [leaf for inner in group.exceptions for leaf in _leaves(inner)]
+    return [group]

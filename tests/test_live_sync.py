@@ -56,6 +56,8 @@ async def test_a_live_stream_pushes_new_entries_as_the_server_stores_them(tmp_pa
                 await a.writer.append_own(a.identity, PayloadType.POST, {"text": f"new {i}"}, NOW + i)
             await wait_for(lambda: (b.store.head(a.identity.public_key) or None) and
                            b.store.head(a.identity.public_key).seq == 8, "b to hold a's new posts")
+            # (the counter moves just after the commit the head shows: wait for it too)
+            await wait_for(lambda: b.replicator.stats["live_in"] >= 3, "b to count what it took live")
             assert b.replicator.stats["live_in"] == 3
             await wait_for(lambda: a.replicator.stats["live_out"] == 3, "a to count what it pushed")
             assert b.replicator.stats["gossip_in"] == 0
@@ -121,6 +123,8 @@ async def test_ten_thousand_hosted_feeds_travel_source_relay_follower_live(tmp_p
             await source.writer.ingest([entry(people[i], 2, firsts[i]) for i in chosen], NOW)
             await wait_for(lambda: all((follower.store.head(keys[i]) or None) and follower.store.head(keys[i]).seq == 2
                                        for i in chosen), "the follower to hold the 300 new entries", BIG_DEADLINE)
+            # (the counter moves just after the commit the heads show: wait for it too)
+            await wait_for(lambda: follower.replicator.stats["live_in"] >= 300, "the follower to count them")
             assert follower.replicator.stats["live_in"] == 300
             await wait_for(lambda: relay.replicator.stats["live_out"] >= 300, "the relay to count what it pushed")
             nursery.cancel_scope.cancel()

@@ -269,7 +269,9 @@ def test_replication_survives_loss_delay_and_cuts(tmp_path: Path) -> None:
         theirs = sorted((i["seq"], i["text"]) for i in b.call("log", author=a.id, limit=500))
         assert theirs == mine
         assert b.call("verify")["problems"] == []
-        b_stats = b.call("status")["stats"]
+        # (the counters move just after the commits the heads show: wait for them too)
+        b_stats = wait_until(lambda: (st := b.call("status")["stats"])["synced_entries"] + st["live_in"] >= total
+                             and st, what="b's counters")
 
         proxy_stats = proxy.stop()
         print("proxy:", proxy_stats, "b:", b_stats, f"{time.monotonic() - started:.1f} s")
