@@ -396,41 +396,33 @@ class Store:
         Payloads are sent as stored (nil where dropped); nothing is decoded."""
         out: list[bytes] = []
         with self._env.begin(buffers=True) as txn:
-            raw = txn.get(author, db=self._db["feeds"])
-            if raw is None:
-                return out
-            feed_num = FeedRecord.unpack(raw).feed_num
-            log_db = self._db["log"]
-            cur = txn.cursor(db=self._db["by_seq"])
-            first = U64.pack(from_seq)
-            if not cur.set_range_dup(U32.pack(feed_num), first) or cur.value()[:8] != first:
-                return out
-            for value in cur.iternext_dup():
-                if U64.unpack_from(value)[0] > to_seq:
-                    break
-                _, _, envelope, payload = unpack_log(txn.get(value[8:16], db=log_db), author)
+            for record in self._log_records(txn, author, from_seq, to_seq):
+                _, _, envelope, payload = unpack_log(record, author)
                 out.append(msgpack.packb([envelope, payload], use_bin_type=True))
         return out
+
+    def _log_records(self, txn: Any, author: bytes, from_seq: int, to_seq: int) -> Iterator[Any]:
+        """The log records of a feed's entries from_seq..to_seq, in seq order, as long as
+        they run without a gap from from_seq (buffers of `txn`: use them inside it)."""
+        raw = txn.get(author, db=self._db["feeds"])
+        if raw is None:
+            return
+        feed_num = FeedRecord.unpack(raw).feed_num
+        log_db = self._db["log"]
+        cur = txn.cursor(db=self._db["by_seq"])
+        first = U64.pack(from_seq)
+        if not cur.set_range_dup(U32.pack(feed_num), first) or cur.value()[:8] != first:
+            return
+        for value in cur.iternext_dup():
+            if U64.unpack_from(value)[0] > to_seq:
+                return
+            yield txn.get(value[8:16], db=log_db)
 
     def frame_sizes(self, author: bytes, from_seq: int, to_seq: int) -> list[int]:
         """len() of each of `frames(author, from_seq, to_seq)`, from the log records'
         lengths alone (a relay's quota accounting: nothing is copied or encoded)."""
-        out: list[int] = []
         with self._env.begin(buffers=True) as txn:
-            raw = txn.get(author, db=self._db["feeds"])
-            if raw is None:
-                return out
-            feed_num = FeedRecord.unpack(raw).feed_num
-            log_db = self._db["log"]
-            cur = txn.cursor(db=self._db["by_seq"])
-            first = U64.pack(from_seq)
-            if not cur.set_range_dup(U32.pack(feed_num), first) or cur.value()[:8] != first:
-                return out
-            for value in cur.iternext_dup():
-                if U64.unpack_from(value)[0] > to_seq:
-                    break
-                out.append(log_frame_size(txn.get(value[8:16], db=log_db)))
-        return out
+            return [log_frame_size(record) for record in self._log_records(txn, author, from_seq, to_seq)]
 
     def heads(self, authors: Iterable[bytes]) -> dict[bytes, int]:
         """Head seq of each of `authors` this store holds (feeds it lacks are left out)."""
