@@ -91,16 +91,16 @@ class MediaHost:
             if user not in self.relay.users:
                 await self.relay.writer.call(lambda s, u=user, b=blob: policy.drop_want(s, u, b))
                 continue
-            held = store.blob_size(blob)
+            held = store.blob_size(blob)  # held already (another user's too): it still counts
+            size = held if held is not None else policy.wanted_size(store, user, blob)
+            refusal = policy.blob_refusal(policy.blob_usage(store, user), quota, size)
+            if refusal:
+                self.refused += 1
+                log.warning("user %s is %s: not fetching blob %s", encode_id(user), refusal, blob.hex(),
+                            extra={"event": "over_media_quota", "user": encode_id(user)})
+                await self.relay.writer.call(lambda s, u=user, b=blob: policy.drop_want(s, u, b))
+                continue
             if held is None:
-                declared = policy.wanted_size(store, user, blob)
-                refusal = policy.blob_refusal(policy.blob_usage(store, user), quota, declared)
-                if refusal:
-                    self.refused += 1
-                    log.warning("user %s is %s: not fetching blob %s", encode_id(user), refusal, blob.hex(),
-                                extra={"event": "over_media_quota", "user": encode_id(user)})
-                    await self.relay.writer.call(lambda s, u=user, b=blob: policy.drop_want(s, u, b))
-                    continue
                 held = await self._fetch(user, blob)
                 if held is None:
                     continue  # nobody connected has it yet: tried again later
