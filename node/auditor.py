@@ -1,9 +1,10 @@
 """The node task that audits signatures the chained check deferred (store/audit.py).
 
 Once commits pause (or after max_defer_s) it checks what waits, a batch at a time, in a
-worker thread: signature checks release the GIL, so the audit runs on a core the node
-leaves idle. The writer applies each result (one small transaction). A failure freezes that feed and is
-logged; it can only mean the feed's author signed a chain holding a bad signature.
+worker thread: signature checks release the GIL, so the audit runs on cores the node
+leaves idle. The writer applies each result (one small transaction). A failure freezes
+that feed and is logged; it can only mean the feed's author signed a chain holding a bad
+signature.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@
   stays open and each side pushes the other the wanted feeds' entries as it stores them,
   whatever their source; this scales to any number of feeds (a relay's 10,000). If a live
   stream ends or a sync fails, the peer is synced again after 1 s, then 2, 4, ... up to
-  `resync_s` (PeerState.retry_s); a peer is also resynced every `resync_s`. Optionally (`gossip_topics`
-  > 0) also one GossipSub topic per author feed, for the first `gossip_topics` wanted
-  feeds (our own first): our own new entries are published on ours; receivers check an
-  entry before GossipSub forwards it. Off by default: with py-libp2p's GossipSub beside the
+  `resync_s` (PeerState.retry_s); a peer is also resynced every `resync_s`. Optionally
+  (`gossip_topics` > 0) also one GossipSub topic per author feed, for the first
+  `gossip_topics` wanted feeds (our own first): our own new entries are published on
+  ours; receivers check an entry before GossipSub forwards it. Off by default: with py-libp2p's GossipSub beside the
   streams, bench/propagation.py's p99 went from 0.12 s to 10.8 s (docs/performance.md).
 - Peers: the peer book (contacts, bootstrap peers, peers met) is dialled with back-off;
   unreachable peers never block anything.

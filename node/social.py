@@ -14,6 +14,7 @@ from typing import Any
 from murmurate.crypto import decode_id, encode_id
 from murmurate.store import PayloadType, Store, StoredEntry, normalize_tag, read_ref
 
+from .core.media import media_item_blob
 from .core.views import entry_view, parse_ref, ref_text
 from .errors import UsageError
 
@@ -425,7 +426,7 @@ def _str(value: Any) -> str | None:
 
 
 def _avatar(value: Any) -> dict[str, Any] | None:
-    if isinstance(value, dict) and isinstance(value.get("blob"), bytes) and len(value["blob"]) == 32:
+    if media_item_blob(value) is not None:
         size, mime = value.get("size"), value.get("mime")
         return {"blob": value["blob"].hex(), "size": size if isinstance(size, int) else None,
                 "mime": mime if isinstance(mime, str) else "application/octet-stream"}

@@ -117,7 +117,7 @@ def unpack_flat_map(data: bytes) -> dict[str, Any] | None:
         if type(key) is not str or (previous is not None and not previous < key) or type(item) not in _FLAT_VALUES:
             return None
         previous = key
-    return value if _packers()[0].pack(value) == data else None
+    return value if repack(value) == data else None
 
 
 def repack(value: Any) -> bytes:

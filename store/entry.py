@@ -195,7 +195,7 @@ def _read_common_envelope(raw: bytes) -> Envelope | None:
     Why it is as strict: every field must be an int (not a bool), bytes or nil, so no map
     (whose key order the hooks check), float or ext can pass; and the C packer's output
     must equal the body, so every value was in its shortest form and every byte string
-    was bin, not str. (tests/test_canonical.py checks that both paths agree.)"""
+    was bin, not str. (tests/test_envelope_fast_path.py checks that both paths agree.)"""
     body = raw[:-SIGNATURE_SIZE]
     try:
         # msgpack's defaults: str as str, str keys only, every length bounded by the input's

@@ -33,6 +33,14 @@ class Placement(Enum):
     HELD = "held"
 
 
+def follows_head(head_seq: int, head_hash: bytes | None, head_ts: int, envelope: Envelope) -> bool:
+    """True when `envelope` is the valid next entry after a head of these fields (what
+    `place` calls APPEND for a feed that has entries). Takes the fields, not a FeedHead, so
+    the store's ingest can ask without building one per entry."""
+    return (envelope.seq == head_seq + 1 and envelope.prev is not None and envelope.prev == head_hash
+            and envelope.timestamp_ms >= head_ts)
+
+
 def place(head: FeedHead | None, envelope: Envelope, stored_hash: bytes | None = None) -> Placement:
     """Decide what to do with `envelope` given the feed's `head`.
 
@@ -42,15 +50,15 @@ def place(head: FeedHead | None, envelope: Envelope, stored_hash: bytes | None =
     """
     if head is None:
         return Placement.APPEND if envelope.seq == 1 else Placement.HELD
-    if envelope.seq == head.seq + 1:
+    if follows_head(head.seq, head.hash, head.timestamp_ms, envelope):
+        return Placement.APPEND
+    if envelope.seq == head.seq + 1:  # the next seq, but not a valid next entry: say why
         if envelope.prev != head.hash:
             raise InvalidEntryError(Reason.WRONG_PREV, f"entry {envelope.seq} does not follow entry {head.seq}",
                                     author=envelope.author, seq=envelope.seq)
-        if envelope.timestamp_ms < head.timestamp_ms:
-            raise InvalidEntryError(Reason.TIMESTAMP_BEFORE_PREV,
-                                    f"timestamp {envelope.timestamp_ms} is before entry {head.seq}'s "
-                                    f"{head.timestamp_ms}", author=envelope.author, seq=envelope.seq)
-        return Placement.APPEND
+        raise InvalidEntryError(Reason.TIMESTAMP_BEFORE_PREV,
+                                f"timestamp {envelope.timestamp_ms} is before entry {head.seq}'s "
+                                f"{head.timestamp_ms}", author=envelope.author, seq=envelope.seq)
     if envelope.seq > head.seq + 1:
         return Placement.HELD
     if stored_hash is None:

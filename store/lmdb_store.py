@@ -50,7 +50,7 @@ from . import audit, blobs, social
 from .audit import AuditResult
 from .entry import Entry, Envelope, PayloadType
 from .errors import InvalidEntryError, LocalStoreError, Reason, SchemaTooNewError, StoreFullError
-from .feed import FeedHead, Placement, place
+from .feed import FeedHead, Placement, follows_head, place
 from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
 from .records import (LOG_HEAD, LOG_PAYLOAD_DROPPED, SEQ_ITEM, TIMELINE_KEY, U32, U64, FEED_BAD_SIGNATURE,
                       FEED_FORKED, FeedRecord,
@@ -852,10 +852,9 @@ class Store:
     def _ingest_one(self, batch: _Batch, item: Entry, payload: dict[str, Any] | None, vouched: bool = False) -> None:
         env = item.envelope
         record = self._record(batch, env.author)
-        if (env.seq == record.head_seq + 1 and env.prev == record.head_hash and env.prev is not None
-                and env.timestamp_ms >= record.head_ts and not record.frozen):
+        if not record.frozen and follows_head(record.head_seq, record.head_hash, record.head_ts, env):
             # The common case, decided without building a FeedHead: the next entry of a
-            # healthy feed (what place() calls APPEND).
+            # healthy feed.
             if vouched:
                 batch.unaudited.note(record.feed_num, batch.next_local_id)
             self._append(batch, item, payload, record)

@@ -109,7 +109,7 @@ def log_frame_size(data: bytes) -> int:
     from its lengths alone: what unpack_log would give back, without building it."""
     flags, _, env_len = LOG_HEAD.unpack_from(data)
     rest = len(data) - LOG_HEAD.size - env_len
-    envelope = env_len + (34 if flags & _LOG_AUTHOR_ELIDED else 0)
+    envelope = env_len + (len(_BIN32) + 32 if flags & _LOG_AUTHOR_ELIDED else 0)  # what pack_log left out
     payload = rest if rest and not flags & LOG_PAYLOAD_DROPPED else None
     return frame_size(envelope, payload)
 

@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from murmurate.crypto import verify_signature
 
@@ -37,13 +38,20 @@ def verify_signatures(envelopes: Sequence[Envelope]) -> list[bool]:
         return _check_all(envelopes)
     if _pool is None:
         _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="murmurate-verify")
-    size = -(-len(envelopes) // _WORKERS)
-    chunks = [envelopes[i:i + size] for i in range(0, len(envelopes), size)]
+    chunks = _split(envelopes)
     futures = [_pool.submit(_check_all, chunk) for chunk in chunks[1:]]
-    results = _check_all(chunks[0])
+    results = _check_all(chunks[0])  # the caller's thread takes a share too
     for future in futures:
         results.extend(future.result())
     return results
+
+
+def _split(items: Sequence[Any]) -> list[Sequence[Any]]:
+    """One share per worker (a single share below _PARALLEL_FROM: not worth spreading)."""
+    if len(items) < _PARALLEL_FROM:
+        return [items]
+    size = -(-len(items) // _WORKERS)
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 _background: ThreadPoolExecutor | None = None
@@ -66,8 +74,7 @@ def verify_in_background(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bo
     global _background
     if _background is None:
         _background = ThreadPoolExecutor(_WORKERS, thread_name_prefix="murmurate-audit", initializer=_lower_priority)
-    size = -(-len(items) // _WORKERS) if len(items) >= _PARALLEL_FROM else len(items)
-    futures = [_background.submit(_check_raw, items[i:i + size]) for i in range(0, len(items), max(1, size))]
+    futures = [_background.submit(_check_raw, chunk) for chunk in _split(items)]
     return [ok for future in futures for ok in future.result()]
 
 

@@ -11,6 +11,7 @@ import pytest
 from murmurate.crypto import InvalidIdError, SigningIdentity, encode_id
 from murmurate.store import PayloadType, Store, create_entry, encode_frame
 from murmurate.node.relay import RelayConfigError, parse_relay_config
+from murmurate.node.core.media import named_blobs
 from murmurate.node.relay import policy
 from murmurate.node.relay import protocol as p
 from murmurate.node.relay.config import Quota, RelayConfig
@@ -251,11 +252,11 @@ def test_media_blobs_names_what_posts_and_profiles_carry_and_skips_the_malformed
     one, two = b"\x01" * 32, b"\x02" * 32
     post = {"text": "x", "media": [{"blob": one, "size": 10}, {"blob": b"short", "size": 1}, "junk",
                                    {"blob": two, "size": -1}, {"blob": two, "size": 20}]}
-    assert policy.media_blobs(PayloadType.POST, post) == [(one, 10)]  # at most 4 items are looked at
-    assert policy.media_blobs(PayloadType.PROFILE, {"avatar": {"blob": two, "size": 5}}) == [(two, 5)]
-    assert policy.media_blobs(PayloadType.PROFILE, {"name": "no avatar"}) == []
-    assert policy.media_blobs(PayloadType.POST, {"text": "x", "media": "not a list"}) == []
-    assert policy.media_blobs(PayloadType.FAVOURITE, {"media": [{"blob": one, "size": 1}]}) == []
+    assert named_blobs(PayloadType.POST, post) == [(one, 10)]  # at most 4 items are looked at
+    assert named_blobs(PayloadType.PROFILE, {"avatar": {"blob": two, "size": 5}}) == [(two, 5)]
+    assert named_blobs(PayloadType.PROFILE, {"name": "no avatar"}) == []
+    assert named_blobs(PayloadType.POST, {"text": "x", "media": "not a list"}) == []
+    assert named_blobs(PayloadType.FAVOURITE, {"media": [{"blob": one, "size": 1}]}) == []
 
 
 def test_blob_quota_counts_each_blob_once_per_user_and_refuses_what_does_not_fit(store: Store) -> None:

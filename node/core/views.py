@@ -12,6 +12,7 @@ from murmurate.crypto import InvalidIdError, decode_id, encode_id, fingerprint
 from murmurate.store import PayloadType, Ref, StoredEntry, post_index, read_ref
 
 from ..errors import UsageError
+from .media import MAX_MEDIA, media_item_blob
 
 _TYPE_NAMES = {t.value: t.name.lower() for t in PayloadType}
 
@@ -80,8 +81,7 @@ def entry_view(stored: StoredEntry, *, payload_type: int | None = None) -> dict[
         if isinstance(media, list):
             view["media"] = [{"blob": m["blob"].hex(), "size": _int_or_none(m.get("size")),
                               "mime": _str(m.get("mime"), "application/octet-stream"), "alt": _str(m.get("alt"), "")}
-                             for m in media[:4] if isinstance(m, dict) and isinstance(m.get("blob"), bytes)
-                             and len(m["blob"]) == 32]
+                             for m in media[:MAX_MEDIA] if media_item_blob(m) is not None]
         view["mentions"] = [encode_id(m) for m in index.mentions]
     elif ptype in (PayloadType.FOLLOW, PayloadType.UNFOLLOW, PayloadType.BLOCK, PayloadType.UNBLOCK):
         who = payload.get("id")

@@ -18,6 +18,7 @@ from murmurate.crypto import encode_id
 from murmurate.store import InvalidEntryError, Store, decode_payload_bytes
 
 from .. import media
+from ..core.media import MEDIA_TYPES, named_blobs
 from ..p2p import P2PError, peer_id_from_public_key
 from . import policy
 
@@ -41,7 +42,7 @@ class MediaHost:
         """From the relay's commit watcher: users whose own feeds got a post or profile."""
         users = self.relay.users
         for (author, _), ptype in zip(appended, types):
-            if ptype in policy.MEDIA_TYPES and author in users:
+            if ptype in MEDIA_TYPES and author in users:
                 self._touched.add(author)
                 self._wake.set()
 
@@ -72,13 +73,13 @@ class MediaHost:
                 stored = store.get(user, seq)
                 if stored is None or stored.entry.payload is None:
                     continue
-                if stored.entry.envelope.payload_type not in policy.MEDIA_TYPES:
+                if stored.entry.envelope.payload_type not in MEDIA_TYPES:
                     continue
                 try:
                     payload = decode_payload_bytes(stored.entry.payload)
                 except InvalidEntryError:
                     continue
-                for blob, size in policy.media_blobs(stored.entry.envelope.payload_type, payload):
+                for blob, size in named_blobs(stored.entry.envelope.payload_type, payload):
                     policy.want_blob(store, user, blob, size)
             policy.set_scanned_to(store, user, last)
             return last < head.seq

@@ -39,7 +39,6 @@ BLOB_USAGE = b"relay/blobs/"
 BLOB = b"relay/blob/"
 WANT = b"relay/want/"
 SCANNED = b"relay/scanned/"
-MEDIA_TYPES = (1, 8)  # post (its `media`), profile (its `avatar`): PayloadType.POST, .PROFILE
 
 
 class Settings(Protocol):
@@ -243,25 +242,6 @@ def account(store: "UsageStore", author: bytes) -> Usage:
 
 
 # -- media blobs ---------------------------------------------------------------------------
-
-def media_blobs(payload_type: int, payload: dict) -> list[tuple[bytes, int]]:
-    """(blob hash, declared size) of the media a post or profile names, malformed items
-    left out (the relay fetches and checks the blob itself; the size is only a claim)."""
-    if payload_type == 1:
-        items = payload.get("media")
-        items = items if isinstance(items, list) else []
-    elif payload_type == 8:
-        items = [payload.get("avatar")]
-    else:
-        return []
-    out = []
-    for item in items[:4]:
-        if isinstance(item, dict):
-            blob, size = item.get("blob"), item.get("size")
-            if isinstance(blob, bytes) and len(blob) == 32 and isinstance(size, int) and size >= 0:
-                out.append((blob, size))
-    return out
-
 
 def blob_usage(settings: Settings, user: bytes) -> BlobUsage:
     raw = settings.local_get(BLOB_USAGE + user)
