@@ -29,7 +29,7 @@ from pathlib import Path
 
 from _common import cached_store, DAY_MS, NOW_MS, OUT, build_feeds, emit, identity, machine, percentile
 from murmurate.store import PayloadType, Store, create_entry, decode_frame
-from murmurate.store import lmdb_store, records
+from murmurate.store import env as store_env, records
 from murmurate.store.entry import Entry
 
 SELF_SALT = "timeline-self"
@@ -37,10 +37,10 @@ SELF_SALT = "timeline-self"
 
 def cache_dir(args: argparse.Namespace) -> Path:
     """One directory per set of parameters and per store layout (the layout docstring of
-    lmdb_store, its sub-database flags, and records.py, where the byte layouts live)."""
+    store/env.py, its sub-database flags, and records.py, where the byte layouts live)."""
     digest = hashlib.blake2b(digest_size=8)
     digest.update(repr((args.entries, args.authors, args.follows, args.payload, args.seed, args.batch)).encode())
-    digest.update(repr((lmdb_store.__doc__, lmdb_store.SCHEMA_VERSION, getattr(lmdb_store, "_DB_FLAGS", None))).encode())
+    digest.update(repr((store_env.__doc__, store_env.SCHEMA_VERSION, store_env.DB_FLAGS)).encode())
     digest.update(Path(records.__file__).read_bytes())
     return OUT / f"timeline-{args.entries}-{args.authors}-{digest.hexdigest()}"
 
