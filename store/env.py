@@ -35,9 +35,10 @@ hashtags, mentions), social.py (follows and the social indexes), blobs.py, setti
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import lmdb
 
