@@ -29,7 +29,7 @@ from pathlib import Path
 
 from _common import cached_store, DAY_MS, NOW_MS, OUT, build_feeds, emit, identity, machine, percentile
 from murmurate.store import PayloadType, Store, create_entry, decode_frame
-from murmurate.store import env as store_env, records
+from murmurate.store import env as store_env, records, timelines
 from murmurate.store.entry import Entry
 
 SELF_SALT = "timeline-self"
@@ -96,14 +96,14 @@ def measure(store: Store, rounds: int, pages: int) -> tuple[list[float], list[fl
     """Times `rounds` x `pages` home timeline pages. Returns (first page ms, deeper page
     ms, how many queries fell back to the merge)."""
     merges = 0
-    merge = store._merge_timeline
+    merge = timelines.merge_timeline
 
     def counting_merge(*a: object, **k: object) -> list[bytes]:
         nonlocal merges
         merges += 1
         return merge(*a, **k)
 
-    store._merge_timeline = counting_merge  # type: ignore[method-assign]
+    timelines.merge_timeline = counting_merge  # type: ignore[assignment]
     first, deeper = [], []
     try:
         for _ in range(rounds):
@@ -115,7 +115,7 @@ def measure(store: Store, rounds: int, pages: int) -> tuple[list[float], list[fl
                 assert len(result.items) == 50 and result.next_cursor is not None
                 cursor = result.next_cursor
     finally:
-        del store._merge_timeline
+        timelines.merge_timeline = merge  # type: ignore[assignment]
     return first, deeper, merges
 
 
