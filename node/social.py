@@ -46,8 +46,11 @@ def _post_entry(store: Store, ref: str) -> StoredEntry:
 def plan_boost(store: Store, me: bytes, ref: str) -> Plan:
     stored = _post_entry(store, ref)
     env = stored.envelope
-    if stored.payload is not None and stored.payload.get("vis") not in (None, "public", "unlisted"):
-        raise UsageError("only public and unlisted posts can be boosted")
+    # A followers-only or direct post is a type-11 entry: its visibility is inside the
+    # ciphertext, so the envelope's type decides (a boost would name it in public).
+    if env.payload_type == PayloadType.ENCRYPTED or (stored.payload or {}).get("vis") not in (None, "public",
+                                                                                            "unlisted"):
+        raise UsageError(f"only public and unlisted posts can be boosted: {ref} is private")
     if any(actor == me for actor, _ in store.interactions(env.author, env.seq).get("boost", [])):
         raise UsageError(f"you already boosted {ref}")
     return Plan(PayloadType.BOOST, {"target": [env.author, env.seq]})
@@ -55,6 +58,11 @@ def plan_boost(store: Store, me: bytes, ref: str) -> Plan:
 
 def plan_favourite(store: Store, me: bytes, ref: str) -> Plan:
     env = _post_entry(store, ref).envelope
+    if env.payload_type == PayloadType.ENCRYPTED:
+        # Unlike Mastodon's, a favourite here is a public entry: favouriting a private post
+        # would tell everyone who reads our feed that we can read it (docs/private-posts.md 13).
+        raise UsageError(f"a favourite is public, and {ref} is private: favouriting it would tell "
+                         "everyone that you can read it")
     if any(actor == me for actor, _ in store.interactions(env.author, env.seq).get("favourite", [])):
         raise UsageError(f"you already favourited {ref}")
     return Plan(PayloadType.FAVOURITE, {"target": [env.author, env.seq]})
@@ -126,6 +134,9 @@ def plan_profile(store: Store, me: bytes, *, name: str | None = None, bio: str |
             target = parse_ref(ref)
             if target.author != me:
                 raise UsageError("you can only pin your own posts")
+            pinned_entry = store.get(me, target.seq)
+            if pinned_entry is not None and pinned_entry.envelope.payload_type == PayloadType.ENCRYPTED:
+                raise UsageError(f"only public posts can be pinned: {ref} is private")
             seqs.append(target.seq)
         payload["pinned"] = seqs
     return Plan(PayloadType.PROFILE, payload)
