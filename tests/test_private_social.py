@@ -54,7 +54,7 @@ class Person:
 
     def texts(self, verb: str, **params: Any) -> list[str]:
         got = self.read(verb, **params)
-        items = got["items"] if isinstance(got, dict) else got
+        items = got["posts"] if verb == "search" else got["items"] if isinstance(got, dict) else got
         if verb == "notifications":
             items = [n["entry"] for n in items]
         return [i["text"] for i in items if "text" in i]
@@ -159,3 +159,136 @@ def test_a_private_post_this_node_cannot_open_cannot_be_replied_to(tmp_path: Pat
             carol.act("post", text="what?", reply_to=followers["ref"], visibility="followers")
     finally:
         carol.close()
+
+
+# -- 2. muted words apply to opened private posts -------------------------------------------
+
+def test_a_muted_word_hides_opened_private_posts_in_every_view(people) -> None:
+    ann, bob = people
+    root = ann.act("post", text="what are we planning?")
+    bob.receive(ann)
+    bob_reply = bob.act("post", text="a picnic", reply_to=root["ref"])
+    ann.receive(bob)
+    # Each private post mentions bob and answers his reply, so it is in every view at once.
+    followers = ann.act("post", text=f"the SURPRISE party @{bob.id}", visibility="followers",
+                        reply_to=bob_reply["ref"])
+    direct = ann.act("post", text="keep the surprise quiet", visibility="direct", to=[bob.id],
+                     reply_to=bob_reply["ref"])
+    bob.receive(ann)
+    shown = {"circle": f"the SURPRISE party @{bob.id}", "dm": "keep the surprise quiet"}
+
+    def views() -> dict[str, list[str]]:
+        return {"home": bob.texts("timeline"), "thread": bob.texts("thread", ref=root["ref"]),
+                "notifications": bob.texts("notifications"), "conversations": bob.texts("conversations"),
+                "search": bob.texts("search", query="surprise")}
+    before = views()
+    for name in ("home", "thread", "notifications", "search"):
+        assert set(shown.values()) <= set(before[name]), name
+    assert before["conversations"] == [shown["dm"]]
+
+    bob.read("mute", kind="word", value="Surprise")
+    after = views()
+    for name, texts in after.items():
+        assert not set(shown.values()) & set(texts), name
+    assert "what are we planning?" in after["home"] and "a picnic" in after["thread"]  # the rest stays
+    # The thread of a muted private post opens, without the muted posts.
+    assert [i.get("text") for i in bob.read("thread", ref=followers["ref"])["items"]] == [
+        "what are we planning?", "a picnic"]
+    assert direct["ref"] not in [i["ref"] for i in bob.read("thread", ref=direct["ref"])["items"]]
+
+
+# -- 3. a deleted private post leaves the reader's node ------------------------------------------
+
+def plain_keys(person: Person) -> list[bytes]:
+    return [k for k, _ in person.node.store.local_scan(PLAIN)] + \
+           [k for k, _ in person.node.store.local_scan(CONVERSATION)]
+
+
+def test_deleting_a_private_post_removes_its_plaintext_and_indexes_at_the_reader(people) -> None:
+    ann, bob = people
+    root = ann.act("post", text="public root")
+    bob.receive(ann)
+    reply = bob.act("post", text="public reply", reply_to=root["ref"])
+    ann.receive(bob)
+    followers = ann.act("post", text=f"circle words @{bob.id}", visibility="followers", reply_to=reply["ref"])
+    direct = ann.act("post", text="direct words", visibility="direct", to=[bob.id], reply_to=reply["ref"])
+    bob.receive(ann)
+    assert len(plain_keys(bob)) == 3  # two plaintexts, one conversation
+    assert bob.node.store.reply_count(bob.me.public_key, reply["seq"]) == 2
+    private = [f"circle words @{bob.id}", "direct words"]
+    assert sorted(bob.texts("notifications")) == private
+    assert sorted(bob.texts("search", query="words")) == private
+
+    ann.act("delete", ref=followers["ref"])
+    ann.act("delete", ref=direct["ref"])
+    bob.receive(ann)
+    assert plain_keys(bob) == []
+    assert bob.node.private.plaintext(ann.me.public_key, followers["seq"]) is None
+    assert bob.node.store.reply_count(bob.me.public_key, reply["seq"]) == 0
+    assert bob.texts("notifications") == [] and bob.texts("search", query="words") == []
+    assert bob.read("conversations")["items"] == []
+    assert [n["kinds"] for n in bob.read("notifications")["items"]] == [["follow"]]
+    assert [i["text"] for i in bob.read("thread", ref=root["ref"])["items"]] == ["public root", "public reply"]
+    for post in (followers, direct):
+        seen = next(i for i in bob.read("log", author=ann.id, limit=50) if i["seq"] == post["seq"])
+        assert seen["state"] == "deleted" and "text" not in seen
+    # The author's own node forgets its copy too.
+    assert ann.node.private.plaintext(ann.me.public_key, followers["seq"]) is None
+    assert [k for k, _ in ann.node.store.local_scan(PLAIN)] == []
+
+
+def test_a_delete_stored_before_the_post_was_opened_leaves_nothing_to_open(people) -> None:
+    """The reader stores the post and its delete before opening anything (a daemon that was
+    down, or the grant arriving last): nothing is ever opened."""
+    ann, bob = people
+    followers = ann.act("post", text="gone soon", visibility="followers")
+    direct = ann.act("post", text="gone too", visibility="direct", to=[bob.id])
+    ann.act("delete", ref=followers["ref"])
+    ann.act("delete", ref=direct["ref"])
+    bob.receive(ann, absorb=False)
+    assert bob.node.private.absorb_all(bob.me) == 0
+    assert plain_keys(bob) == []
+
+
+def test_a_stale_read_of_a_post_is_not_opened_after_its_delete(people) -> None:
+    """The daemon reads new entries, then opens them on the writer: a delete stored in between
+    must win (absorb re-reads on the writer)."""
+    ann, bob = people
+    direct = ann.act("post", text="too late", visibility="direct", to=[bob.id])
+    bob.receive(ann, absorb=False)
+    stale = bob.node.store.of_type(PayloadType.ENCRYPTED)
+    ann.act("delete", ref=direct["ref"])
+    bob.receive(ann, absorb=False)
+    assert bob.node.private.absorb(bob.me, stale) == 0
+    assert plain_keys(bob) == []
+
+
+def test_a_node_restarted_after_a_delete_forgets_the_plaintext(people) -> None:
+    """The delete was stored but the node never ran the opener on it (stopped in between):
+    absorb_all at start removes the plaintext of every post since deleted."""
+    ann, bob = people
+    followers = ann.act("post", text="short-lived", visibility="followers")
+    bob.receive(ann)
+    assert len(plain_keys(bob)) == 1
+    ann.act("delete", ref=followers["ref"])
+    bob.receive(ann, absorb=False)
+    assert len(plain_keys(bob)) == 1
+    bob.node.private.absorb_all(bob.me)
+    assert plain_keys(bob) == []
+
+
+def test_a_followers_only_reply_shows_in_the_thread_of_a_follower_who_opens_both(people) -> None:
+    ann, bob = people
+    first = ann.act("post", text="circle question", visibility="followers")
+    bob.receive(ann)
+    answer = bob.act("post", text="circle answer", reply_to=first["ref"], visibility="followers")
+    bob.act("accept_follower", id=ann.id)
+    ann.receive(bob)
+    for person in (ann, bob):
+        thread = person.read("thread", ref=first["ref"])
+        assert [(i["text"], i["parent"]) for i in thread["items"]] == [("circle question", None),
+                                                                       ("circle answer", first["ref"])]
+        assert thread["items"][0]["replies"] == 1
+        assert person.read("thread", ref=answer["ref"])["root"] == first["ref"]
+    # ann hears of bob's answer.
+    assert [n["kinds"] for n in ann.read("notifications")["items"]][0] == ["reply"]
