@@ -48,8 +48,8 @@ def plan_boost(store: Store, me: bytes, ref: str) -> Plan:
     env = stored.envelope
     # A followers-only or direct post is a type-11 entry: its visibility is inside the
     # ciphertext, so the envelope's type decides (a boost would name it in public).
-    if env.payload_type == PayloadType.ENCRYPTED or (stored.payload or {}).get("vis") not in (None, "public",
-                                                                                            "unlisted"):
+    private = env.payload_type == PayloadType.ENCRYPTED
+    if private or (stored.payload or {}).get("vis") not in (None, "public", "unlisted"):
         raise UsageError(f"only public and unlisted posts can be boosted: {ref} is private")
     if any(actor == me for actor, _ in store.interactions(env.author, env.seq).get("boost", [])):
         raise UsageError(f"you already boosted {ref}")
@@ -397,7 +397,8 @@ class Views:
             raise UsageError(str(e)) from None
         items = []
         for stored, kinds in rows:
-            if self.hidden(stored, strict=False) or stored.envelope.author in self.muted_users or self.muted_word(stored):
+            if (self.hidden(stored, strict=False) or stored.envelope.author in self.muted_users
+                    or self.muted_word(stored)):
                 continue
             items.append({"kinds": kinds, "entry": self.item(stored)})
         return {"items": items, "next_cursor": next_cursor}

@@ -140,6 +140,16 @@ def test_quotes_public_replies_and_pins_of_private_posts_are_refused(people) -> 
                 bob.act("post", text="agreed", reply_to=post["ref"], visibility=visibility)
         with pytest.raises(UsageError, match="only public posts can be pinned"):
             ann.act("set_profile", pinned=[post["ref"]])
+    # A public reply written by another client names the private post as its root: answering
+    # it in public would name the private post again.
+    stray = bob.node.store.append_own(bob.me, PayloadType.POST, {
+        "text": "public answer", "reply": [ann.me.public_key, followers["seq"]],
+        "root": [ann.me.public_key, followers["seq"]]}, bob.clock).envelope.seq
+    ann.receive(bob)
+    with pytest.raises(UsageError, match="a reply to a private post must be private"):
+        ann.act("post", text="shh", reply_to=f"{bob.id}/{stray}")
+    ann.act("post", text="shh", reply_to=f"{bob.id}/{stray}", visibility="followers")
+    bob.node.store.append_own(bob.me, PayloadType.DELETE, {"target": stray}, bob.clock)
     # Private replies are fine: their reply and root fields are inside the ciphertext.
     bob.act("post", text="agreed", reply_to=followers["ref"], visibility="followers")
     bob.act("post", text="thanks", reply_to=direct["ref"], visibility="direct", to=[ann.id])
