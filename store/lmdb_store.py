@@ -740,26 +740,16 @@ class Store:
 
     def index_opened(self, author: bytes, seq: int, payload: dict[str, Any], *, remove: bool = False) -> bool:
         """Index (or, with `remove`, un-index) the plaintext of a private post this node opened
-        as a post's: its reply links (threads, reply counts) and the notifications and quotes it
-        makes. node/private.py calls it when it opens the post and when the post is deleted;
-        hashtags stay out (a private post is not in any public list). False if not stored."""
-        post = post_index(payload)
+        (store/social.py index_opened). node/private.py calls it when it opens the post and
+        when the post is deleted. False if the entry is not a stored type-11 entry (or, to
+        add, its payload was dropped) or the plaintext is not a readable post."""
         with self._write() as batch:
             record = self._record(batch, author, create=False)
             stored = self._load(batch.txn, author, record.feed_num, seq) if record is not None else None
-            if (post is None or stored is None or stored.envelope.payload_type != PayloadType.ENCRYPTED
+            if (stored is None or stored.envelope.payload_type != PayloadType.ENCRYPTED
                     or (stored.dropped and not remove)):
                 return False
-            env = stored.envelope._replace(payload_type=PayloadType.POST)
-            social.index(batch.txn, self._db, env, record.feed_num, payload, remove=remove, post=post)
-            child = author + U64.pack(seq)
-            for parent in {post.reply_to, post.root} - {None}:
-                key = parent.author + U64.pack(parent.seq) + child
-                if remove:
-                    batch.txn.delete(key, db=self._db["replies"])
-                else:
-                    batch.txn.put(key, b"", db=self._db["replies"])
-            return True
+            return social.index_opened(batch.txn, self._db, stored.envelope, record.feed_num, payload, remove=remove)
 
     # -- signature audit (store/audit.py) -----------------------------------------------------
 

@@ -302,3 +302,27 @@ def test_a_followers_only_reply_shows_in_the_thread_of_a_follower_who_opens_both
         assert person.read("thread", ref=answer["ref"])["root"] == first["ref"]
     # ann hears of bob's answer.
     assert [n["kinds"] for n in ann.read("notifications")["items"]][0] == ["reply"]
+
+
+def test_store_index_opened_indexes_only_stored_type_11_entries_and_undoes_itself(people) -> None:
+    ann, bob = people
+    public = ann.act("post", text="public root")
+    followers = ann.act("post", text="circle", visibility="followers")
+    bob.receive(ann, absorb=False)
+    store, a = bob.node.store, ann.me.public_key
+    reply = {"text": f"hi @{bob.id}", "reply": [a, public["seq"]], "root": [a, public["seq"]],
+             "mentions": [bob.me.public_key]}
+    assert not store.index_opened(a, public["seq"], reply)  # not a private post
+    assert not store.index_opened(a, 99, reply)  # not stored
+    assert not store.index_opened(a, followers["seq"], {"text": 5})  # not a readable post
+    assert store.index_opened(a, followers["seq"], reply)
+    assert store.reply_count(a, public["seq"]) == 1
+    notes = store.notifications(bob.me.public_key)[0]
+    assert [(e.envelope.author, e.envelope.seq, k) for e, k in notes][0] == (a, followers["seq"], ["mention"])
+    assert store.index_opened(a, followers["seq"], reply, remove=True)
+    assert store.reply_count(a, public["seq"]) == 0
+    assert all(e.envelope.seq != followers["seq"] for e, _ in store.notifications(bob.me.public_key)[0])
+    # A dropped payload is never indexed again (a delete stored first).
+    store.drop_payload(a, followers["seq"])
+    assert not store.index_opened(a, followers["seq"], reply)
+    assert store.reply_count(a, public["seq"]) == 0
