@@ -7,8 +7,10 @@ epoch's key. Direct posts carry their own key, wrapped per recipient.
 
 Reader side: `absorb` looks at stored type-11 entries with this node's identity: grants
 give keys, posts open with them. Opened plaintexts are cached in the local settings so
-views can show them without the key; the replicated log only ever holds ciphertext.
-Keys and plaintexts in the local settings are as private as the disk they are on.
+views can show them without the key, and indexed as posts (replies, notifications:
+Store.index_opened); the replicated log only ever holds ciphertext. A delete of an opened
+post removes its plaintext and those indexes (`forget`). Keys and plaintexts in the local
+settings are as private as the disk they are on.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ MEMBER = b"circle-member\x00"     # + follower id                  -> b""
 KEY = b"circle-key\x00"           # + author id + epoch u32         -> 32-byte key
 PLAIN = b"plain\x00"              # + author id + seq u64           -> kind byte + plaintext payload
 CONVERSATION = b"conversation\x00"  # + timestamp u64 + author + seq u64 -> b""
+INDEXED = b"plain-indexed"        # -> b"": every kept plaintext is in the store's indexes
 _U32, _U64 = struct.Struct(">I"), struct.Struct(">Q")
 KIND_FOLLOWERS, KIND_DIRECT = b"f", b"d"
 DIRECT_CHUNK_LOOKBACK = 64  # how far back in the author's feed a direct body's chunks may be
@@ -151,10 +154,20 @@ class Private:
         what was opened of posts deleted since (a delete stored while the daemon was not
         there to hear of it). Only type-11 entries are read: the seq index knows every
         entry's type."""
+        # Plaintexts kept before opened posts were indexed (replies, notifications) get their
+        # indexes once; the mark says it is done.
+        reindex = self.store.local_get(INDEXED) is None
         for author, seq in self.opened_refs():
             stored = self.store.get(author, seq)
             if stored is None or stored.dropped:
                 self.forget(identity, author, seq)
+            elif reindex:
+                raw = self.store.local_get(PLAIN + author + _U64.pack(seq)) or b""
+                payload = _payload(raw[1:])
+                if payload is not None:
+                    self.store.index_opened(author, seq, _indexed(payload, raw[:1], identity.public_key, author))
+        if reindex:
+            self._put(INDEXED, b"")
         return self.absorb(identity, self.store.of_type(PayloadType.ENCRYPTED))
 
     def opened_refs(self) -> list[tuple[bytes, int]]:

@@ -326,3 +326,21 @@ def test_store_index_opened_indexes_only_stored_type_11_entries_and_undoes_itsel
     store.drop_payload(a, followers["seq"])
     assert not store.index_opened(a, followers["seq"], reply)
     assert store.reply_count(a, public["seq"]) == 0
+
+
+def test_plaintexts_kept_before_indexing_are_indexed_once_at_start(people) -> None:
+    """A node upgraded from a version that kept plaintexts without indexing them: the first
+    absorb_all indexes them, then marks it done."""
+    from murmurate.node.private import INDEXED
+    ann, bob = people
+    first = ann.act("post", text="circle question", visibility="followers")
+    bob.receive(ann)
+    answer = bob.act("post", text="circle answer", reply_to=first["ref"], visibility="followers")
+    store, b = bob.node.store, bob.me.public_key
+    payload = bob.node.private.plaintext(b, answer["seq"])[1]
+    assert store.index_opened(b, answer["seq"], payload, remove=True)  # as the old version left it
+    assert [i["text"] for i in bob.read("thread", ref=first["ref"])["items"]] == ["circle question"]
+    assert store.local_get(INDEXED) is None
+    bob.node.private.absorb_all(bob.me)
+    assert [i["text"] for i in bob.read("thread", ref=first["ref"])["items"]] == ["circle question", "circle answer"]
+    assert store.local_get(INDEXED) == b""
