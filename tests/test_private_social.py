@@ -65,7 +65,7 @@ class Person:
 
 @pytest.fixture
 def people(tmp_path: Path):
-    """ann writes; bob is in ann's circle and follows her; ann and bob follow each other."""
+    """ann and bob follow each other; bob is in ann's circle."""
     ann, bob = Person(tmp_path, "ann", 1), Person(tmp_path, "bob", 2)
     ann.act("follow", id=bob.id)
     bob.act("follow", id=ann.id)
