@@ -182,6 +182,8 @@ class Private:
         raw = self.store.local_get(key)
         if raw is None:
             return False
+        # The plaintext last: until it is gone, a restart's sweep (absorb_all) finds the post
+        # and removes the rest again.
         payload = _payload(raw[1:])
         if payload is not None:
             self.store.index_opened(author, seq, _indexed(payload, raw[:1], identity.public_key, author), remove=True)
@@ -221,10 +223,12 @@ class Private:
         stored = self.store.get(author, seq)
         if stored is None or stored.dropped:
             return 0
-        self._put(PLAIN + author + _U64.pack(seq), kind + plain)
+        # The plaintext last: once views show the post, its indexes are there; a crash before
+        # it leaves indexes that the next opening writes again (the same keys).
+        self.store.index_opened(author, seq, _indexed(payload, kind, identity.public_key, author))
         if kind == KIND_DIRECT:
             self._put(CONVERSATION + _U64.pack(stored.envelope.timestamp_ms) + author + _U64.pack(seq), b"")
-        self.store.index_opened(author, seq, _indexed(payload, kind, identity.public_key, author))
+        self._put(PLAIN + author + _U64.pack(seq), kind + plain)
         return 1
 
     def _retry(self, identity: SigningIdentity, author: bytes) -> int:

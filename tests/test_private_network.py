@@ -56,7 +56,7 @@ def test_private_posts_stay_private_across_daemons(tmp_path: Path) -> None:
         b.call("unmute", kind="word", value="plans")
 
         # 3. The author deletes both: b's node removes the plaintexts, not only the views.
-        assert len(kept_plaintexts(b)) == 3  # two plaintexts and one conversation
+        wait_until(lambda: len(kept_plaintexts(b)) == 3, what="two plaintexts and one conversation at b")
         deletes = [a.call("delete", ref=post["ref"]) for post in (circle, dm)]
         wait_until(lambda: deletes[-1]["seq"] in feed_seqs(b, a.id), what="the deletes at b")
         wait_until(lambda: kept_plaintexts(b) == [], what="b's node forgets the plaintexts")
