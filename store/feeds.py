@@ -342,6 +342,18 @@ def drop_payload(batch: WriteBatch, author: bytes, seq: int) -> bool:
     return rec is not None and _drop(batch, author, rec, seq)
 
 
+def index_opened(batch: WriteBatch, author: bytes, seq: int, payload: dict[str, Any], *, remove: bool) -> bool:
+    """Index (or un-index) an opened private post's plaintext (social.index_opened). False if
+    (author, seq) is not a stored type-11 entry (or, to add, its payload was dropped) or the
+    plaintext is not a readable post."""
+    rec = record(batch, author, create=False)
+    stored = load(batch.txn, batch.db, author, rec.feed_num, seq) if rec is not None else None
+    if (stored is None or stored.envelope.payload_type != PayloadType.ENCRYPTED
+            or (stored.dropped and not remove)):
+        return False
+    return social.index_opened(batch.txn, batch.db, stored.envelope, rec.feed_num, payload, remove=remove)
+
+
 def mark_bad_signature(batch: WriteBatch, bad: Iterable[tuple[bytes, int]]) -> None:
     """Freeze each feed the audit found an entry with a bad signature in."""
     for author, _ in bad:

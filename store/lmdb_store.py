@@ -35,8 +35,8 @@ __all__ = ["SCHEMA_VERSION", "DEFAULT_MAP_SIZE", "MAX_HELD_PER_FEED", "UNLISTED"
 
 # The write methods of `Store`, none of which a StoreView has (tests/test_store_view.py).
 WRITE_METHODS = ("set_self", "append_own", "ingest", "drop_payload", "put_peer", "put_blob_chunks",
-                 "finish_blob", "discard_partial_blob", "local_put", "local_delete", "settle_audit",
-                 "audit_all", "record_commits", "take_commits")
+                 "finish_blob", "discard_partial_blob", "local_put", "local_delete", "index_opened",
+                 "settle_audit", "audit_all", "record_commits", "take_commits")
 
 
 class StoreView:
@@ -311,6 +311,14 @@ class Store(StoreView):
         """Remove the chunks of a blob whose receiving failed (a complete blob is kept)."""
         with self._env.write() as batch:
             blobs.discard_partial(batch, blob_hash)
+
+    def index_opened(self, author: bytes, seq: int, payload: dict[str, Any], *, remove: bool = False) -> bool:
+        """Index (or, with `remove`, un-index) the plaintext of a private post this node opened
+        (store/social.py index_opened). node/private.py calls it when it opens the post and
+        when the post is deleted. False if the entry is not a stored type-11 entry (or, to
+        add, its payload was dropped) or the plaintext is not a readable post."""
+        with self._env.write() as batch:
+            return feeds.index_opened(batch, author, seq, payload, remove=remove)
 
     def settle_audit(self, result: AuditResult) -> list[tuple[bytes, int]]:
         """Apply a check: drop what was checked; freeze each feed an entry failed in.
