@@ -375,13 +375,15 @@ class LocalNode:
 
     def export(self, path: str | Path) -> dict[str, Any]:
         report = export_archive(self.store, path)
-        return {"file": str(path), "feeds": report.feeds, "entries": report.entries, "bytes": report.bytes}
+        return {"file": str(path), "feeds": report.feeds, "entries": report.entries, "bytes": report.bytes,
+                "cut": [{"author": encode_id(a), "bad_seq": seq} for a, seq in report.cut]}
 
     def import_(self, path: str | Path) -> dict[str, Any]:
         report = import_archive(self.store, path, self._now_ms())
         return {"file": str(path), "feeds": report.feeds, "entries": report.entries,
                 "new": report.appended, "already_had": report.duplicates, "refused": report.refused,
-                "forks": report.forks}
+                "forks": report.forks,
+                "refused_feeds": [{"author": encode_id(a), "reason": why} for a, why in report.refused_feeds]}
 
     def verify(self) -> dict[str, Any]:
         problems = self.store.verify()

@@ -8,8 +8,15 @@ Layout (docs/protocol.md, "Export archive"):
 
 Entries are ordered by author, then seq. Importing reads the file twice: the first pass
 checks everything (framing, checksum, every signature and payload, each feed's chain
-within the file) and stores nothing; only a file that passes is ingested, through the
-same checks as entries from the network.
+within the file) and stores nothing; then the feeds that passed are ingested, through the
+same checks as entries from the network. A damaged file (framing, checksum) is refused
+whole; a feed with a bad entry (signature, payload, order, timestamp) is refused on its
+own and named in the report, and the archive's other feeds are imported.
+
+Export never writes an entry whose signature is bad: a store may hold entries a later
+signature vouched for whose own signatures wait for the audit (store/audit.py). While any
+wait, or when the audit found a bad one in a feed, that feed's signatures are checked as
+it is written and the feed is written only up to its first bad entry (ExportReport.cut).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -42,6 +49,7 @@ class ExportReport:
     feeds: int
     entries: int
     bytes: int
+    cut: tuple[tuple[bytes, int], ...] = ()  # (author, seq): written up to seq - 1, seq's signature is bad
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class ImportReport:
     duplicates: int
     refused: int
     forks: int
+    refused_feeds: tuple[tuple[bytes, str], ...] = ()  # (author, why): none of its entries imported
 
 
 def export_archive(store: StoreView, path: str | Path) -> ExportReport:
@@ -60,6 +69,7 @@ def export_archive(store: StoreView, path: str | Path) -> ExportReport:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     digest = hashlib.blake2b(digest_size=32)
     feeds = entries = 0
+    cut: list[tuple[bytes, int]] = []
     try:
         with open(tmp, "wb") as out:
             def emit(chunk: bytes) -> None:
@@ -67,15 +77,21 @@ def export_archive(store: StoreView, path: str | Path) -> ExportReport:
                 out.write(chunk)
 
             emit(MAGIC)
-            for info in store.feeds():
+            infos = store.feeds()
+            # Read after the feeds: if nothing waits now, every entry up to those heads was
+            # audited, and a bad one has marked its feed (settle does both in one transaction).
+            waiting = store.unaudited_count() > 0
+            for info in infos:
                 if info.head is None:
                     continue
-                feeds += 1
-                for seq_from in range(1, info.head.seq + 1, _BATCH):
-                    for stored in store.entries(info.author, from_seq=seq_from, to_seq=seq_from + _BATCH - 1):
-                        frame = entry_format.encode_frame(stored.entry)
-                        emit(_LEN.pack(len(frame)) + frame)
-                        entries += 1
+                now = store.feed_info(info.author)
+                check = waiting or (now is not None and now.bad_signature)
+                written, bad_seq = _export_feed(store, info.author, info.head.seq, check, emit)
+                if written:
+                    feeds += 1
+                entries += written
+                if bad_seq is not None:
+                    cut.append((info.author, bad_seq))
             emit(_LEN.pack(0))
             out.write(digest.digest())
             out.flush()
@@ -83,13 +99,38 @@ def export_archive(store: StoreView, path: str | Path) -> ExportReport:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return ExportReport(feeds, entries, path.stat().st_size)
+    return ExportReport(feeds, entries, path.stat().st_size, tuple(cut))
 
 
-def check_archive(path: str | Path, now_ms: int) -> tuple[int, int]:
-    """Check a whole archive without storing anything. Returns (feeds, entries).
+def _export_feed(store: StoreView, author: bytes, head_seq: int, check: bool,
+                 emit: Callable[[bytes], None]) -> tuple[int, int | None]:
+    """Write one feed's entries 1..head_seq; with `check`, verify each batch's signatures
+    first and stop before the first bad one. Returns (entries written, bad seq or None)."""
+    written = 0
+    for seq_from in range(1, head_seq + 1, _BATCH):
+        batch = [s.entry for s in store.entries(author, from_seq=seq_from, to_seq=seq_from + _BATCH - 1)]
+        verdicts = verify_signatures([e.envelope for e in batch]) if check else [True] * len(batch)
+        for item, good in zip(batch, verdicts):
+            if not good:
+                return written, item.envelope.seq
+            frame = entry_format.encode_frame(item)
+            emit(_LEN.pack(len(frame)) + frame)
+            written += 1
+    return written, None
 
-    Raises ArchiveError saying what is wrong and where.
+
+@dataclass(frozen=True)
+class ArchiveCheck:
+    feeds: int      # feeds in the file
+    entries: int    # entries in the file
+    refused: dict[bytes, str]  # author -> why that feed is refused (first bad entry)
+
+
+def check_archive(path: str | Path, now_ms: int) -> ArchiveCheck:
+    """Check a whole archive without storing anything.
+
+    Raises ArchiveError saying what is wrong and where if the file itself is damaged; a
+    feed with a bad entry is listed in `refused` (the other feeds can still be imported).
     """
     try:
         return _check(path, now_ms)
@@ -97,41 +138,48 @@ def check_archive(path: str | Path, now_ms: int) -> tuple[int, int]:
         raise ArchiveError(f"{e}; nothing imported") from None
 
 
-def _check(path: str | Path, now_ms: int) -> tuple[int, int]:
+def _check(path: str | Path, now_ms: int) -> ArchiveCheck:
     heads: dict[bytes, FeedHead] = {}
+    refused: dict[bytes, str] = {}
     count = 0
     batch: list[Entry] = []
 
     def flush() -> None:
         for item, ok in zip(batch, verify_signatures([e.envelope for e in batch])):
             if not ok:
-                raise ArchiveError(f"{_name(item)}: bad signature")
+                refused.setdefault(item.envelope.author, f"{_name(item)}: bad signature")
         batch.clear()
 
     for item in _frames(path):
         env = item.envelope
+        count += 1
+        if env.author in refused:
+            continue
         try:
             entry_format.check_timestamp(env, now_ms)
             if item.payload is not None:
                 entry_format.check_payload(env, item.payload)
             head = heads.get(env.author)
-            if head is not None or env.seq != 1:
-                if head is None or place(head, env) is not Placement.APPEND:
-                    raise ArchiveError(f"{_name(item)}: entries out of order")
+            in_order = (head is None and env.seq == 1) or (
+                head is not None and place(head, env) is Placement.APPEND)  # place raises on a wrong prev
         except InvalidEntryError as e:
-            raise ArchiveError(f"{_name(item)}: {e}") from None
+            refused[env.author] = f"{_name(item)}: {e}"
+            continue
+        if not in_order:
+            refused[env.author] = f"{_name(item)}: entries out of order"
+            continue
         heads[env.author] = FeedHead(env.seq, env.hash, env.timestamp_ms)
         batch.append(item)
-        count += 1
         if len(batch) >= _BATCH:
             flush()
     flush()
-    return len(heads), count
+    return ArchiveCheck(len(heads.keys() | refused.keys()), count, refused)
 
 
 def import_archive(store: Store, path: str | Path, now_ms: int) -> ImportReport:
-    """Check the whole archive, then ingest it. Raises ArchiveError (nothing stored)."""
-    feeds, count = check_archive(path, now_ms)
+    """Check the whole archive, then ingest its good feeds. Raises ArchiveError (nothing
+    stored) if the file is damaged; feeds with a bad entry are skipped and reported."""
+    checked = check_archive(path, now_ms)
     appended = duplicates = refused = forks = 0
     batch: list[Entry] = []
 
@@ -146,6 +194,8 @@ def import_archive(store: Store, path: str | Path, now_ms: int) -> ImportReport:
 
     try:
         for item in _frames(path):
+            if item.envelope.author in checked.refused:
+                continue
             batch.append(item)
             if len(batch) >= _BATCH:
                 flush()
@@ -153,7 +203,8 @@ def import_archive(store: Store, path: str | Path, now_ms: int) -> ImportReport:
         raise ArchiveError(f"{e}; import stopped part way (what was stored is valid)") from None
     if batch:
         flush()
-    return ImportReport(feeds, count, appended, duplicates, refused, forks)
+    return ImportReport(checked.feeds, checked.entries, appended, duplicates, refused, forks,
+                        tuple(sorted(checked.refused.items())))
 
 
 def _frames(path: str | Path) -> Iterator[Entry]:

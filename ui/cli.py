@@ -290,12 +290,18 @@ def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, st
     if cmd == "export":
         r = node.call("export", file=str(Path(args.file).resolve()))
         print(f"exported {r['entries']} entries of {r['feeds']} feeds to {r['file']} ({r['bytes']} bytes)", file=out)
+        for c in r.get("cut", []):
+            print(f"  {c['author']}: written up to entry {c['bad_seq'] - 1}; entry {c['bad_seq']} has a bad signature",
+                  file=out)
         return 0
     if cmd == "import":
         r = node.call("import", file=str(Path(args.file).resolve()))
         print(f"checked {r['entries']} entries of {r['feeds']} feeds: {r['new']} new, "
               f"{r['already_had']} already here, {r['refused']} refused, {r['forks']} forks", file=out)
-        return 0 if r["refused"] == 0 and r["forks"] == 0 else 1
+        refused_feeds = r.get("refused_feeds", [])
+        for f in refused_feeds:
+            print(f"  feed refused, nothing of it imported: {f['reason']}", file=out)
+        return 0 if r["refused"] == 0 and r["forks"] == 0 and not refused_feeds else 1
     if cmd == "verify":
         r = node.call("verify")
         _emit(out, r, args.json, lambda v: "\n".join(

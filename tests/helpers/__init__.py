@@ -60,6 +60,15 @@ def bad_signature(entry: Entry) -> Entry:
     return Entry(decode_envelope(bytes(raw)), entry.payload)
 
 
+def signed_over_bad(who: SigningIdentity, timestamps: Sequence[int], bad_seq: int) -> list[Entry]:
+    """A chain of posts as a broken (or malicious) author signs it: entry `bad_seq` carries
+    a bad signature and every later entry, signed properly, names its hash as prev. This is
+    what an attacker who is the author can produce; nobody else can sign the later ones."""
+    good = posts(who, timestamps[:bad_seq])
+    broken = bad_signature(good[-1])
+    return good[:-1] + [broken] + posts(who, timestamps[bad_seq:], after=broken, label="after ")
+
+
 def key_of(entry: Entry) -> tuple[bytes, int]:
     return entry.envelope.author, entry.envelope.seq
 
