@@ -224,6 +224,8 @@ class Replicator:
                 await channel.send(batch)
             self.stats["served_entries"] += len(frames)
             last = seq + len(frames) - 1
+            if last < top:  # a gap, or an entry whose signature is bad (store frames): nothing after it
+                break
             seq = top + 1
         return last
 

@@ -101,6 +101,19 @@ def check(txn: Any, db: Any, log_db: Any, author_of: Callable[[int], bytes], lim
     return AuditResult(tuple(ranges), bad, len(items))
 
 
+def waiting_at(cursor: Any, local_id: int) -> bool:
+    """Whether the entry at log position `local_id` waits for the audit (`cursor` on the
+    unaudited table: the range holding it starts at or before it)."""
+    key = U64.pack(local_id)
+    if cursor.set_range(key):
+        if bytes(cursor.key()) == key:
+            return True
+        found = cursor.prev()
+    else:
+        found = cursor.last()
+    return bool(found) and U64.unpack(cursor.value())[0] >= local_id
+
+
 def settle(txn: Any, db: Any, result: AuditResult) -> None:
     """Drop what `result` checked from the table (the rest of a range stays waiting)."""
     for r in result.ranges:

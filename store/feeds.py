@@ -25,16 +25,16 @@ import msgpack
 from murmurate.crypto import SigningIdentity
 
 from . import entry as entry_format
-from . import social, timelines
+from . import audit, social, timelines
 from .entry import Entry, Envelope, PayloadType
 from .env import WriteBatch
 from .errors import InvalidEntryError, LocalStoreError, Reason
 from .feed import FeedHead, Placement, follows_head, place
-from .log import StoredEntry, hash_at, load, log_records, seq_item
+from .log import StoredEntry, hash_at, load, log_records, positioned_log_records, seq_item
 from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
 from .records import (FEED_BAD_SIGNATURE, FEED_FORKED, LOG_HEAD, LOG_PAYLOAD_DROPPED, SEQ_ITEM, U32, U64, FeedRecord,
                       log_frame_size, pack_log, unpack_log)
-from .verify import BAD, VOUCHED, verify_chained, verify_signatures
+from .verify import BAD, VOUCHED, verify_chained, verify_raw, verify_signatures
 
 MAX_HELD_PER_FEED = 10_000
 # How often append_own signs again when another writer moved the head between its read and
@@ -173,12 +173,27 @@ def of_type(env: Any, payload_type: int, refs: Iterable[tuple[bytes, int]] | Non
 
 def frames(env: Any, author: bytes, from_seq: int, to_seq: int) -> list[bytes]:
     """Wire frames of one feed's entries from_seq..to_seq (inclusive), for serving peers.
-    Payloads are sent as stored (nil where dropped); nothing is decoded."""
+    Payloads are sent as stored (nil where dropped); nothing is decoded.
+
+    A node forwards only entries whose own signatures it has checked: those still waiting
+    for the audit (a later signature vouched for them at ingest) are checked here, and the
+    frames stop before the first bad one (docs/protocol.md 5.1). Nothing waits in a node
+    at rest, so this costs one table stat then."""
     out: list[bytes] = []
+    unchecked: list[tuple[bytes, bytes, bytes]] = []
+    unchecked_at: list[int] = []  # index in `out` of each of `unchecked`
     with env.begin(buffers=True) as txn:
-        for record in log_records(txn, env.db, author, from_seq, to_seq):
+        waiting = txn.cursor(db=env.db["unaudited"]) if txn.stat(env.db["unaudited"])["entries"] else None
+        for local_id, record in positioned_log_records(txn, env.db, author, from_seq, to_seq):
             _, _, envelope, payload = unpack_log(record, author)
+            if waiting is not None and audit.waiting_at(waiting, local_id):
+                unchecked.append((author, bytes(envelope[:-audit.SIGNATURE_SIZE]),
+                                  bytes(envelope[-audit.SIGNATURE_SIZE:])))
+                unchecked_at.append(len(out))
             out.append(msgpack.packb([envelope, payload], use_bin_type=True))
+    for index, good in zip(unchecked_at, verify_raw(unchecked) if unchecked else ()):
+        if not good:
+            return out[:index]
     return out
 
 

@@ -78,6 +78,13 @@ def feed_num_of(txn: Any, db: dict[str, Any], author: bytes) -> int | None:
 def log_records(txn: Any, db: dict[str, Any], author: bytes, from_seq: int, to_seq: int) -> Iterator[Any]:
     """The log records of a feed's entries from_seq..to_seq, in seq order, as long as
     they run without a gap from from_seq (buffers of `txn`: use them inside it)."""
+    for _, record in positioned_log_records(txn, db, author, from_seq, to_seq):
+        yield record
+
+
+def positioned_log_records(txn: Any, db: dict[str, Any], author: bytes, from_seq: int,
+                           to_seq: int) -> Iterator[tuple[int, Any]]:
+    """`log_records`, each with its log position (local_id)."""
     raw = txn.get(author, db=db["feeds"])
     if raw is None:
         return
@@ -90,4 +97,4 @@ def log_records(txn: Any, db: dict[str, Any], author: bytes, from_seq: int, to_s
     for value in cur.iternext_dup():
         if U64.unpack_from(value)[0] > to_seq:
             return
-        yield txn.get(value[8:16], db=log_db)
+        yield U64.unpack_from(value, 8)[0], txn.get(value[8:16], db=log_db)

@@ -78,6 +78,22 @@ def verify_in_background(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bo
     return [ok for future in futures for ok in future.result()]
 
 
+def verify_raw(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    """`verify_signatures` of (author, envelope body, signature) triples, now, on the
+    shared pool (serving a range the audit has not reached yet: store/feeds.py frames)."""
+    global _pool
+    if len(items) < _PARALLEL_FROM or _WORKERS == 1:
+        return _check_raw(items)
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="murmurate-verify")
+    chunks = _split(items)
+    futures = [_pool.submit(_check_raw, chunk) for chunk in chunks[1:]]
+    results = _check_raw(chunks[0])
+    for future in futures:
+        results.extend(future.result())
+    return results
+
+
 def _check_raw(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
     return [verify_signature(author, SIGNING_DOMAIN + body, signature) for author, body, signature in items]
 
