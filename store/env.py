@@ -25,11 +25,13 @@ Layout (docs/architecture.md, "Store"):
     peers      peer id -> record (see the network issue)
     unaudited  first local_id u64 -> last local_id u64   (store/audit.py: log records appended
                on a later entry's signature, their own signatures not checked yet)
+    cuts       author -> [bad seq, bad envelope, envelope signed over it | nil]   (store/cut.py:
+               a feed the audit cut at its first bad signature)
 
 Which module reads and writes which tables: feeds.py (feeds, feed_nums, log, by_seq, held,
 forks: the feeds and ingest), log.py (reading the log), timelines.py (timeline, replies,
 hashtags, mentions), social.py (follows and the social indexes), blobs.py, settings.py
-(meta's self, local, peers), audit.py (unaudited).
+(meta's self, local, peers), audit.py (unaudited), cut.py (cuts).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from .records import U32, U64, FeedRecord
 SCHEMA_VERSION = 3
 DEFAULT_MAP_SIZE = 64 << 30  # address space only: the file grows as data is written
 DB_NAMES = ("meta", "feeds", "feed_nums", "log", "by_seq", "timeline", "replies", "hashtags",
-            "mentions", "follows", "held", "forks", "blobs", "peers", "unaudited", *social.DB_NAMES)
+            "mentions", "follows", "held", "forks", "blobs", "peers", "unaudited", "cuts", *social.DB_NAMES)
 DB_FLAGS: dict[str, dict[str, bool]] = {"by_seq": {"dupsort": True, "dupfixed": True}}
 
 

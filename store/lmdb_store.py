@@ -20,7 +20,7 @@ from typing import Any
 
 from murmurate.crypto import SigningIdentity
 
-from . import audit, blobs, feeds, settings, social, timelines
+from . import audit, blobs, cut, feeds, settings, social, timelines
 from .audit import AuditResult
 from .entry import Entry
 from .env import DB_NAMES, DEFAULT_MAP_SIZE, SCHEMA_VERSION, Commit, StoreEnv
@@ -200,6 +200,15 @@ class StoreView:
     def unaudited_count(self) -> int:
         return audit.unaudited_count(self._env)
 
+    def cut_at(self, author: bytes) -> int | None:
+        """The seq the audit cut this feed at (its first bad signature; entries from it on
+        were removed and the feed is frozen), or None."""
+        return cut.cut_at(self._env, author)
+
+    def cuts(self) -> list[tuple[bytes, int, bytes, bytes | None]]:
+        """Every cut feed: (author, bad seq, bad envelope, envelope signed over it or None)."""
+        return cut.cuts(self._env)
+
     def check_unaudited(self, limit: int = 2_000) -> AuditResult:
         """Verify up to `limit` waiting signatures. Read only: the writer applies the result
         (Store.settle_audit)."""
@@ -326,6 +335,7 @@ class Store(StoreView):
         with self._env.write() as batch:
             audit.settle(batch.txn, batch.db["unaudited"], result)
             feeds.mark_bad_signature(batch, result.bad)
+            cut.cut_feeds(batch, result.bad)
         return list(result.bad)
 
     def audit_all(self, batch: int = 2_000) -> list[tuple[bytes, int]]:

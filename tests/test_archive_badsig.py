@@ -58,7 +58,8 @@ def test_export_stops_a_feed_before_its_bad_signature_and_the_archive_imports(
         assert store.audit_all() == [(A.public_key, 5)]
     archive = tmp_path / "out.murexp"
     report = export_archive(store, archive)
-    assert report.cut == ((A.public_key, 5),)
+    # Before the audit, export finds the bad entry itself; after it, the store has cut the feed.
+    assert report.cut == (() if audited else ((A.public_key, 5),))
     assert report.feeds == 2 and report.entries == 4 + 6
     assert held(archive) == {A.public_key: [1, 2, 3, 4], B.public_key: [1, 2, 3, 4, 5, 6]}
     with Store(tmp_path / "fresh") as fresh:
