@@ -228,9 +228,16 @@ class ApiServer:
 
     async def m_status(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         status = self.d.replicator.status()
+        # A feed the audit cut at a bad signature: its entries from that seq on were removed
+        # and it is frozen (store/cut.py), so "behind" no longer means anything for it.
+        cuts = {encode_id(author): seq for author, seq, _, _ in await trio.to_thread.run_sync(self.d.store.cuts)}
+        for feed in status["feeds"]:
+            if feed["id"] in cuts:
+                feed.update(cut_at=cuts[feed["id"]], cut_reason="bad_signature", behind=0)
         return {**status, "id": encode_id(self.d.identity.public_key), "peer_id": self.d.host.peer_id,
                 "addrs": self.d.host.addrs(), "entries": self.d.store.count_entries(),
-                "unaudited": await trio.to_thread.run_sync(self.d.store.unaudited_count)}
+                "unaudited": await trio.to_thread.run_sync(self.d.store.unaudited_count),
+                "cut": [{"id": feed_id, "seq": seq, "reason": "bad_signature"} for feed_id, seq in cuts.items()]}
 
     async def m_verify(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         return await trio.to_thread.run_sync(self.d.node.verify)
@@ -269,6 +276,10 @@ class ApiServer:
     async def _push(self, conn: "_Connection", sub_id: int, commits: Any) -> None:
         try:
             async for commit in commits:
+                for author, seq in commit.cut:
+                    await conn.send(rpc.encode_notification("event", {
+                        "subscription": sub_id, "kind": "cut", "author": encode_id(author), "seq": seq,
+                        "reason": "bad_signature"}))
                 for author, seq in commit.appended:
                     stored = await trio.to_thread.run_sync(self.d.store.get, author, seq)
                     if stored is None:

@@ -33,6 +33,7 @@ class Committed:
     appended: tuple[tuple[bytes, int], ...]
     own: bool = False
     types: tuple[int, ...] = ()
+    cut: tuple[tuple[bytes, int], ...] = ()  # feeds the audit cut at a bad signature: (author, seq)
 
 
 @dataclass
@@ -72,7 +73,8 @@ class StoreWriter:
                 if commits:
                     self._notify(Committed(tuple(ref for c in commits for ref in c.appended),
                                            any(c.own for c in commits),
-                                           tuple(t for c in commits for t in c.types)))
+                                           tuple(t for c in commits for t in c.types),
+                                           tuple(ref for c in commits for ref in c.cut)))
                     self._committed.set()
                     self._committed = trio.Event()
 

@@ -87,6 +87,7 @@ def cut_feed(batch: WriteBatch, author: bytes, bad_seq: int) -> int:
                        head_hash=hash_at(txn, db, author, rec.feed_num, head_seq) if head else None,
                        head_ts=head[2] if head else 0, flags=rec.flags | FEED_BAD_SIGNATURE, held=0)
     batch.records[author] = rec
+    batch.cut.append((author, bad_seq))
     if relations:
         _rebuild_relations(batch, author, rec)
     return removed

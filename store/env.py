@@ -80,15 +80,18 @@ class WriteBatch:
     seq_cursor: Any = None  # a by_seq cursor, made on first use
     unaudited: audit.Runs = field(default_factory=audit.Runs)
     own: bool = False       # the transaction appends this node's own entry (append_own)
+    cut: list[tuple[bytes, int]] = field(default_factory=list)  # (author, seq) store/cut.py cut at
 
 
 @dataclass(frozen=True)
 class Commit:
-    """What one committed transaction appended, in order: for the writer to announce."""
+    """What one committed transaction appended, in order (and the feeds it cut): for the
+    writer to announce."""
 
     appended: tuple[tuple[bytes, int], ...]
     types: tuple[int, ...]
     own: bool
+    cut: tuple[tuple[bytes, int], ...] = ()  # feeds the audit cut, at which seq (store/cut.py)
 
 
 class StoreEnv:
@@ -184,8 +187,9 @@ class _WriteContext:
             self._txn.abort()
             if not self._translate(e):
                 raise
-        if batch.appended and self._env.commits is not None:
-            self._env.commits.append(Commit(tuple(batch.appended), tuple(batch.appended_types), batch.own))
+        if (batch.appended or batch.cut) and self._env.commits is not None:
+            self._env.commits.append(Commit(tuple(batch.appended), tuple(batch.appended_types), batch.own,
+                                            tuple(batch.cut)))
         return False
 
     def _translate(self, exc: BaseException | None) -> bool:

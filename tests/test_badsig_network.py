@@ -83,3 +83,33 @@ async def test_a_live_stream_does_not_push_entries_after_an_unaudited_bad_signat
             # entries c stored, so c's head after that commit is all b will push.
             assert c.store.head(AUTHOR.public_key).seq == 1
             nursery.cancel_scope.cancel()
+
+
+async def test_the_audit_cuts_the_feed_and_the_writer_announces_the_cut(tmp_path: Path) -> None:
+    from murmurate.node.auditor import Auditor
+
+    frames = [encode_frame(e) for e in signed_over_bad(AUTHOR, TIMES[:5], bad_seq=2)]
+    async with node(tmp_path, "author", 91) as author, node(tmp_path, "b", 2) as b, node(tmp_path, "c", 3) as c:
+        await serve_once(author.host, frames)
+        follow(b, AUTHOR.public_key)
+        follow(c, AUTHOR.public_key)
+        await b.host.dial(author.host.addrs()[0])
+        with trio.fail_after(20):
+            assert await b.replicator.fetch(author.host.peer_id, [sync.FeedWant(AUTHOR.public_key, 0)]) == 5
+        commits = b.writer.listen()
+        async with trio.open_nursery() as nursery:
+            auditor = Auditor(b.writer.view, b.writer, quiet_s=0.01)
+            await nursery.start(auditor.run)
+            with trio.fail_after(20):
+                async for commit in commits:
+                    if commit.cut:
+                        break
+            assert commit.cut == ((AUTHOR.public_key, 2),) and commit.appended == ()
+            nursery.cancel_scope.cancel()
+        assert auditor.failed == [(AUTHOR.public_key, 2)]
+        assert b.store.head(AUTHOR.public_key).seq == 1 and b.store.cut_at(AUTHOR.public_key) == 2
+        assert [s.envelope.seq for s in b.store.entries(AUTHOR.public_key)] == [1]
+        await c.host.dial(b.host.addrs()[0])
+        with trio.fail_after(20):
+            assert await c.replicator.fetch(b.host.peer_id, c.replicator.wants()) == 1
+        assert c.store.head(AUTHOR.public_key).seq == 1

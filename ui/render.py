@@ -81,6 +81,9 @@ def status(s: dict[str, Any]) -> str:
              f"{s['peers']} peers connected, {s['entries']} entries stored", "feeds:"]
     for f in s["feeds"]:
         behind = "up to date" if f["behind"] == 0 else f"{f['behind']} behind"
+        if f.get("cut_at"):
+            behind = (f"CUT at entry {f['cut_at']}: its author signed a bad signature there; "
+                      "nothing from it on is kept and the feed takes no more entries")
         lines.append(f"  {f['id']}  have {f['have']} of {f['known']} known  ({behind})")
     return "\n".join(lines)
 
