@@ -2,9 +2,9 @@
 
 Once commits pause (or after max_defer_s) it checks what waits, a batch at a time, in a
 worker thread: signature checks release the GIL, so the audit runs on cores the node
-leaves idle. The writer applies each result (one small transaction). A failure freezes
-that feed and is logged; it can only mean the feed's author signed a chain holding a bad
-signature.
+leaves idle. The writer applies each result (one small transaction). A failure cuts
+that feed at the bad entry and freezes it (store/cut.py; the commit announces the cut) and
+is logged; it can only mean the feed's author signed a chain holding a bad signature.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class Auditor:
             self.audited += result.checked
             for author, seq in bad:
                 self.failed.append((author, seq))
-                log.warning("audit: entry %d of %s has a bad signature its author chained on; feed frozen",
+                log.warning("audit: entry %d of %s has a bad signature its author chained on; feed cut there and frozen",
                             seq, encode_id(author))
             if busy.is_set():
                 return checked

@@ -14,8 +14,10 @@ verifies them later, off the path that makes a catch-up readable: a node task
 low-priority thread of their own (they release the GIL, so this takes a core the node
 leaves idle), and hands the result to the writer, which applies it with `settle`. An
 entry whose own signature fails although a later signed entry commits to it can only
-come from its author: the feed is frozen (FEED_BAD_SIGNATURE) as a fork would be, and the
-audit says which entry.
+come from its author: the feed is frozen (FEED_BAD_SIGNATURE) and cut at that entry
+(store/cut.py, in the same transaction), and the audit says which entry. Until the audit
+has checked an entry, the sync server checks it before serving it (`waiting_at`,
+store/feeds.py frames).
 """
 
 from __future__ import annotations

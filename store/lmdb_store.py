@@ -330,8 +330,8 @@ class Store(StoreView):
             return feeds.index_opened(batch, author, seq, payload, remove=remove)
 
     def settle_audit(self, result: AuditResult) -> list[tuple[bytes, int]]:
-        """Apply a check: drop what was checked; freeze each feed an entry failed in.
-        Returns the (author, seq) that failed."""
+        """Apply a check: drop what was checked; freeze each feed an entry failed in and cut
+        it at that entry (store/cut.py). Returns the (author, seq) that failed."""
         with self._env.write() as batch:
             audit.settle(batch.txn, batch.db["unaudited"], result)
             feeds.mark_bad_signature(batch, result.bad)
