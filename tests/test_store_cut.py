@@ -53,6 +53,7 @@ def test_a_failed_audit_cuts_the_feed_at_the_bad_entry_and_everything_after(stor
     assert [s.envelope.seq for s in store.hashtag("late").items] == [6, 5]
     assert store.follows(A.public_key) == [C.public_key] and store.blocks(A.public_key) == [C.public_key]
     assert store.notifications(C.public_key)[0]  # mentioned at 6, followed at 7
+    assert store.tags_with_prefix("lat") == ["late"]
 
     assert store.audit_all() == [(A.public_key, 5)]
 
@@ -61,6 +62,9 @@ def test_a_failed_audit_cuts_the_feed_at_the_bad_entry_and_everything_after(stor
     assert store.get(A.public_key, 5) is None and store.get(A.public_key, 10) is None
     assert [s.envelope.seq for s in store.timeline([A.public_key]).items] == [4, 1]
     assert store.hashtag("late").items == () and len(store.hashtag("early").items) == 1
+    # What search reads (node/social.py search): recent posts, tags and profiles.
+    assert sorted(s.envelope.seq for s in store.recent_posts(100) if s.envelope.author == A.public_key) == [1, 4]
+    assert store.tags_with_prefix("lat") == [] and store.tags_with_prefix("ear") == ["early"]
     assert not store.notifications(C.public_key)[0]
     assert store.follows(A.public_key) == [B.public_key] and store.followers(C.public_key) == []
     assert store.followers(B.public_key) == [A.public_key]
@@ -94,3 +98,21 @@ def test_a_cut_at_the_first_entry_empties_the_feed(store: Store) -> None:
 def test_a_good_feed_is_not_cut(store: Store) -> None:
     store.ingest(posts(A, [T + i for i in range(6)]), NOW_MS)
     assert store.audit_all() == [] and store.cuts() == [] and store.head(A.public_key).seq == 6
+
+
+def test_waiting_at_finds_the_range_holding_a_log_position(tmp_path: Path) -> None:
+    import lmdb
+
+    from murmurate.store.audit import waiting_at
+    from murmurate.store.records import U64
+
+    env = lmdb.open(str(tmp_path / "raw"), max_dbs=1)
+    db = env.open_db(b"unaudited")
+    with env.begin(write=True) as txn:
+        for first, last in ((10, 12), (20, 25), (30, 30)):
+            txn.put(U64.pack(first), U64.pack(last), db=db)
+    with env.begin(buffers=True) as txn:
+        cursor = txn.cursor(db=db)
+        waiting = [i for i in range(0, 40) if waiting_at(cursor, i)]
+    assert waiting == [10, 11, 12, 20, 21, 22, 23, 24, 25, 30]
+    env.close()
