@@ -211,7 +211,8 @@ class Daemon:
     def peer_list(self) -> list[dict[str, Any]]:
         connected = set(self.host.connected_peers())
         out = []
-        for peer_id in sorted(connected | set(self.replicator.peers)):
+        banned = {p for p in self.replicator.banned if self.replicator._is_banned(p)}
+        for peer_id in sorted(connected | set(self.replicator.peers) | banned):
             state = self.replicator.peers.get(peer_id)
             author = public_key_from_peer_id(peer_id)
             out.append({
@@ -223,6 +224,7 @@ class Daemon:
                 "last_error": state.last_error if state else "",
                 "entries_received": state.entries_received if state else 0,
                 "banned": self.replicator._is_banned(peer_id),
+                "ban_reason": self.replicator.ban_reasons.get(peer_id, "") if self.replicator._is_banned(peer_id) else "",
             })
         return out
 

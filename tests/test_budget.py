@@ -25,6 +25,17 @@ def test_connections_per_ip_and_in_total():
     assert b.refusals == {"connections/ip": 1, "connections/total": 1}
 
 
+def test_connections_we_dial_count_in_the_total_only():
+    b = Budget(SMALL)
+    for _ in range(4):
+        assert b.open_connection("a", None, 0) is None
+    assert b.open_connection("b", "ip1", 0) == Refusal("total", "connections", 4)
+    b.close_connection(None)
+    assert b.open_connection("b", "ip1", 0) is None
+    with pytest.raises(BudgetError):
+        b.close_connection("ip2")
+
+
 def test_new_peer_ids_per_ip_are_limited_within_the_window_only():
     b = Budget(SMALL)
     for peer in ("a", "b"):
@@ -79,8 +90,9 @@ def test_usage_names_refusals():
 
 PEERS = st.sampled_from(["p1", "p2", "p3", "p4", "p5"])
 IPS = st.sampled_from(["ip1", "ip2", "ip3"])
+CONN_IPS = st.sampled_from(["ip1", "ip2", "ip3", None])  # None: a connection we dialled
 OPS = st.lists(st.one_of(
-    st.tuples(st.just("conn"), PEERS, IPS, st.floats(0, 5)),
+    st.tuples(st.just("conn"), PEERS, CONN_IPS, st.floats(0, 5)),
     st.tuples(st.just("close_conn"), st.integers(0, 50)),
     st.tuples(st.just("stream"), PEERS, IPS, st.integers(0, 60)),
     st.tuples(st.just("grow"), st.integers(0, 50), st.integers(0, 60)),
@@ -107,7 +119,7 @@ def _within_limits(b: Budget) -> None:
 @given(OPS)
 def test_no_sequence_goes_over_a_limit_or_leaks(ops):
     b = Budget(SMALL)
-    conns: list[str] = []                       # ips of granted connections
+    conns: list[str | None] = []                # ips of granted connections
     streams: list[list] = []                    # [peer, ip, memory held] of granted streams
     now = 0.0
     for op in ops:

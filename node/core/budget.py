@@ -78,30 +78,37 @@ class Budget:
 
     # -- connections ---------------------------------------------------------------------
 
-    def open_connection(self, peer: str, ip: str, now: float) -> Refusal | None:
-        """Admit a connection from `peer` at `ip`, or say why not (nothing is charged then)."""
+    def open_connection(self, peer: str, ip: str | None, now: float) -> Refusal | None:
+        """Admit a connection from `peer` at `ip`, or say why not (nothing is charged then).
+
+        `ip` None is a connection we dialled ourselves: it counts in the total only (the
+        limits per address and on new peer ids are for what others start).
+        """
         self._forget_before(now - self.limits.new_peer_window_s)
         if self.totals["connections"] >= self.limits.connections:
             return self._refuse("total", "connections", self.limits.connections)
-        if self.connections[ip] >= self.limits.connections_per_ip:
-            return self._refuse("ip", "connections", self.limits.connections_per_ip)
-        seen = self._seen.get(ip)
-        new = seen is None or all(p != peer for _, p in seen)
-        if new:
-            if seen is not None and len(seen) >= self.limits.new_peers_per_ip:
-                return self._refuse("ip", "new_peers", self.limits.new_peers_per_ip)
-            if self._seen_count >= self.limits.new_peers:
-                return self._refuse("total", "new_peers", self.limits.new_peers)
-            self._seen.setdefault(ip, deque()).append((now, peer))
-            self._seen_count += 1
-        self.connections[ip] += 1
+        if ip is not None:
+            if self.connections[ip] >= self.limits.connections_per_ip:
+                return self._refuse("ip", "connections", self.limits.connections_per_ip)
+            seen = self._seen.get(ip)
+            if seen is None or all(p != peer for _, p in seen):
+                if seen is not None and len(seen) >= self.limits.new_peers_per_ip:
+                    return self._refuse("ip", "new_peers", self.limits.new_peers_per_ip)
+                if self._seen_count >= self.limits.new_peers:
+                    return self._refuse("total", "new_peers", self.limits.new_peers)
+                self._seen.setdefault(ip, deque()).append((now, peer))
+                self._seen_count += 1
+            self.connections[ip] += 1
         self.totals["connections"] += 1
         return None
 
-    def close_connection(self, ip: str) -> None:
-        if self.connections[ip] <= 0:
-            raise BudgetError(f"no open connection from {ip} to close")
-        self._drop(self.connections, ip, 1)
+    def close_connection(self, ip: str | None) -> None:
+        if ip is not None:
+            if self.connections[ip] <= 0:
+                raise BudgetError(f"no open connection from {ip} to close")
+            self._drop(self.connections, ip, 1)
+        elif self.totals["connections"] - sum(self.connections.values()) <= 0:
+            raise BudgetError("no open outgoing connection to close")
         self.totals["connections"] -= 1
 
     def _forget_before(self, horizon: float) -> None:

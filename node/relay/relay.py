@@ -282,6 +282,7 @@ class Relay:
                         if not data:
                             return
                         decoder.feed(data)
+                        await stream.hold(decoder.buffered)  # a partial frame is charged to the budget
             answer = await self._answer(stream.remote_peer, p.decode(body))
         except (framing.FrameError, p.RelayProtocolError) as e:
             answer = p.Refused(p.BAD_REQUEST, f"not a relay request: {e}")
