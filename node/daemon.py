@@ -110,7 +110,10 @@ class Daemon:
         lock.acquire()
         try:
             self.socket.unlink(missing_ok=True)  # we hold the lock: any socket left is stale
-            config = HostConfig(seed=self.identity.seed, listen=self.options.listen, mdns=self.options.mdns)
+            # Without gossip topics the host runs no GossipSub at all: no protocol to negotiate
+            # with every peer (and no py-libp2p error when a peer has none either).
+            config = HostConfig(seed=self.identity.seed, listen=self.options.listen, mdns=self.options.mdns,
+                                pubsub=self.options.gossip_topics > 0, limits=self.node.config.limits)
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.writer.run)
                 async with open_host(config) as host:

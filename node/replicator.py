@@ -130,8 +130,8 @@ class Replicator:
         self.host.serve(sync.PROTOCOL, self._serve_sync)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            commits = self.writer.listen()
-            nursery.start_soon(self._publish_own, commits)
+            if self.gossip_topics:  # else the host may run without GossipSub: nothing to publish on
+                nursery.start_soon(self._publish_own, self.writer.listen())
             for author in self.wanted_feeds()[:self.gossip_topics]:
                 await self._subscribe(author)
             task_status.started()

@@ -151,3 +151,24 @@ def test_no_sequence_goes_over_a_limit_or_leaks(ops):
         b.close_stream(*streams.pop())
     assert b.totals == {"connections": 0, "streams": 0, "memory": 0}
     assert not b.connections and not any(b.streams.values()) and not any(b.memory.values())
+
+
+# -- the [budget] table ------------------------------------------------------------------------
+
+def test_budget_table_in_config_files():
+    from murmurate.node.core.budget import RELAY_LIMITS, parse_limits
+    from murmurate.node.errors import UsageError
+    from murmurate.node.home import parse_config
+    from murmurate.node.relay.config import RelayConfigError, parse_relay_config
+
+    config = parse_config({"budget": {"streams_per_peer": 4, "memory_mb": 16, "new_peer_window_s": 2.5}}, "c.toml")
+    assert config.limits == Limits(streams_per_peer=4, memory=16 << 20, new_peer_window_s=2.5)
+    assert parse_config({}, "c.toml").limits == Limits()
+    for bad in ({"streams": 0}, {"memory_mb": "lots"}, {"streams": True}, {"stream": 3}):
+        with pytest.raises(UsageError, match="budget"):
+            parse_config({"budget": bad}, "c.toml")
+    relay = parse_relay_config('data_dir = "/x"\nunencrypted_key = true\n[budget]\nconnections_per_ip = 8\n', "r.toml")
+    assert relay.limits == parse_limits({"connections_per_ip": 8}, RELAY_LIMITS, "r.toml")
+    assert relay.limits.streams == RELAY_LIMITS.streams > Limits().streams
+    with pytest.raises(RelayConfigError, match="budget.connections_per_ip"):
+        parse_relay_config('data_dir = "/x"\nunencrypted_key = true\n[budget]\nconnections_per_ip = -1\n', "r.toml")

@@ -200,3 +200,40 @@ class Budget:
     def _refuse(self, scope: str, resource: str, limit: int) -> Refusal:
         self.refusals[f"{resource}/{scope}"] += 1
         return Refusal(scope, resource, limit)
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+# The [budget] table of config.toml (daemon) and relay.toml: Limits' fields, memory in MiB.
+_MIB = 1 << 20
+_CONFIG_KEYS = {"connections": "connections", "connections_per_ip": "connections_per_ip",
+                "new_peers_per_ip": "new_peers_per_ip", "new_peers": "new_peers",
+                "new_peer_window_s": "new_peer_window_s", "streams": "streams",
+                "streams_per_peer": "streams_per_peer", "streams_per_ip": "streams_per_ip",
+                "memory_mb": "memory", "memory_per_peer_mb": "memory_per_peer", "memory_per_ip_mb": "memory_per_ip"}
+
+# A relay serves every user's live sync stream at once (1,000 users by default), each charged
+# its Yamux window (256 KiB) both ways: it needs more than a personal node.
+RELAY_LIMITS = Limits(connections=4_096, connections_per_ip=256, new_peers_per_ip=256, new_peers=4_096,
+                      streams=16_384, streams_per_peer=32, streams_per_ip=2_048,
+                      memory=1_024 * _MIB, memory_per_peer=16 * _MIB, memory_per_ip=256 * _MIB)
+
+
+def parse_limits(table: object, defaults: Limits, where: str) -> Limits:
+    """Limits from a [budget] table; keys left out keep `defaults`. Raises BudgetError."""
+    if not isinstance(table, dict):
+        raise BudgetError(f"{where}: [budget] must be a table")
+    unknown = sorted(set(table) - set(_CONFIG_KEYS))
+    if unknown:
+        raise BudgetError(f"{where}: unknown key budget.{unknown[0]} (known: {', '.join(sorted(_CONFIG_KEYS))})")
+    values = {}
+    for key, field_name in _CONFIG_KEYS.items():
+        if key not in table:
+            continue
+        value = table[key]
+        whole = field_name != "new_peer_window_s"
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not value > 0:
+            kind = "a positive integer" if whole else "a positive number"
+            raise BudgetError(f"{where}: budget.{key} must be {kind}, not {value!r}")
+        values[field_name] = value * _MIB if key.endswith("_mb") else value
+    return Limits(**{**vars(defaults), **values})

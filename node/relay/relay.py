@@ -109,7 +109,10 @@ class Relay:
                 # Circuit relay v2 for admitted users: one reservation each at most, so users
                 # behind NAT can be dialled through us (see docs/operations.md).
                 hop = CircuitLimits(max_reservations=self.config.max_users)
-                config = HostConfig(seed=self.identity.seed, listen=self.config.listen, hop=hop)
+                # No GossipSub: the relay's replicator has no gossip topics (live entries go over
+                # the sync streams), so there is no protocol to negotiate with every user.
+                config = HostConfig(seed=self.identity.seed, listen=self.config.listen, hop=hop, pubsub=False,
+                                    limits=self.config.limits)
                 async with open_host(config) as host:
                     self.host = host
                     host.set_reservation_policy(lambda peer: public_key_from_peer_id(peer) in self.users)
