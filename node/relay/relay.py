@@ -404,6 +404,13 @@ class Relay:
                    self.media.refused if self.media else 0),
             Metric(m + "errors_total", "counter", "peers cut off, bad gossip, handler and API errors", errors),
             Metric(m + "write_transactions_total", "counter", "store transactions", self.writer.transactions),
+            # What remote peers hold of the budget now, and what it refused (node/core/budget.py).
+            Metric(m + "budget_connections", "gauge", "connections charged to the budget", host.get("budget_connections", 0)),
+            Metric(m + "budget_streams", "gauge", "streams charged to the budget", host.get("budget_streams", 0)),
+            Metric(m + "budget_memory_bytes", "gauge", "stream buffer bytes charged to the budget",
+                   host.get("budget_memory", 0)),
+            Metric(m + "budget_refusals_total", "counter", "connections and streams refused: over budget",
+                   host.get("budget_refusals", 0)),
         ]
 
     # Shared with the daemon: it only needs .host and .replicator.
