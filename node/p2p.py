@@ -64,6 +64,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.stream_muxer import muxer_multistream as _muxer_multistream
 from libp2p.stream_muxer.yamux import yamux as _yamux_module
 from libp2p.tools.anyio_service.trio_manager import TrioManager
 from libp2p.utils.varint import read_varint_prefixed_bytes_limited
@@ -452,18 +453,26 @@ class _WindowBuffer(bytearray):
 
     py-libp2p only logs a peer that sends past a stream's window and keeps buffering, so
     one stream we do not read could hold any amount. A peer that does it breaks Yamux
-    (go-yamux closes the session too): the error closes the whole connection.
+    (go-yamux closes the session too): its whole connection is closed.
     """
+
+    def __init__(self, data: Any, conn: "_Yamux") -> None:
+        super().__init__(data)
+        self._conn = conn
 
     def extend(self, data: Any) -> None:
         if len(self) + len(data) > YAMUX_MAX_WINDOW:
-            raise RawConnError(f"the peer sent past a stream's receive window ({YAMUX_MAX_WINDOW} bytes)")
+            raise self._conn._violation(f"sent past a stream's receive window ({YAMUX_MAX_WINDOW} bytes)")
         super().extend(data)
 
 
 class _WindowBuffers(dict):  # type: ignore[type-arg]
+    def __init__(self, conn: "_Yamux") -> None:
+        super().__init__()
+        self._conn = conn
+
     def __setitem__(self, stream_id: Any, buffer: Any) -> None:
-        super().__setitem__(stream_id, _WindowBuffer(buffer))
+        super().__setitem__(stream_id, _WindowBuffer(buffer, self._conn))
 
 
 class _Yamux(Yamux):
@@ -471,13 +480,30 @@ class _Yamux(Yamux):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.stream_buffers = _WindowBuffers()
+        self.stream_buffers = _WindowBuffers(self)
+        self._violated = False
 
     async def _read_data_body(self, length: int) -> bytes:
         # Checked before reading: py-libp2p would first gather a frame of any announced length.
         if length > YAMUX_MAX_WINDOW:
-            raise RawConnError(f"a Yamux frame of {length} bytes is larger than any window we grant")
+            raise self._violation(f"announced a Yamux frame of {length} bytes, more than any window we grant")
         return await super()._read_data_body(length)
+
+    def _violation(self, what: str) -> RawConnError:
+        """Close the connection; return the error to raise. py-libp2p catches any error while
+        it handles a data frame, logs it and reads on, so closing is ours to start: its own
+        clean-up closes the secured connection and the swarm then forgets it."""
+        if not self._violated:
+            self._violated = True
+            log.info("closing the connection of %s: it %s", self.peer_id, what)
+            self.event_shutting_down.set()
+            if self._nursery is not None:
+                self._nursery.start_soon(self._cleanup_on_error)
+        return RawConnError(f"the peer {what}")
+
+
+# py-libp2p builds `Yamux(...)` by name for /yamux/1.0.0 whatever class muxer_opt names.
+_muxer_multistream.Yamux = _Yamux  # type: ignore[misc]
 
 
 class _IndexedTrioManager(TrioManager):
