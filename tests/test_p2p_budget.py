@@ -132,17 +132,6 @@ async def test_a_peer_that_sends_past_the_yamux_window_loses_its_connection() ->
                 await trio.sleep(0.01)  # polling the server's connection list, under the deadline
 
 
-async def test_a_yamux_frame_larger_than_any_window_is_refused_before_it_is_read() -> None:
-    async with pair() as (server, client, _):
-        with trio.fail_after(20):
-            stream = await client.open_stream(server.peer_id, SILENT)
-            muxed = stream._s.muxed_stream
-            # Announce a 64 MiB frame and send 1 byte of it: py-libp2p would wait to gather it all.
-            await muxed.conn._write_frame(struct.pack(">BBHII", 0, 0, 0, muxed.stream_id, 64 << 20) + b"\0")
-            while server.connected_peers():
-                await trio.sleep(0.01)
-
-
 async def test_a_huge_protocol_name_is_refused_at_once() -> None:
     # py-libp2p read any length a peer announced while negotiating (30 s to gather it).
     async with pair() as (server, client, _):
