@@ -137,6 +137,7 @@ class Replicator:
             task_status.started()
             if self.auto_sync:
                 nursery.start_soon(self._peer_loop)
+            await trio.sleep_forever()  # the nursery runs gap fills and hang-ups until we are cancelled
 
     def wanted_feeds(self) -> list[bytes]:
         """Policy of a personal node: itself and the feeds it follows (or the `wanted` hook's)."""
