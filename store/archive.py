@@ -114,10 +114,13 @@ def _check(path: str | Path, now_ms: int) -> tuple[int, int]:
             entry_format.check_timestamp(env, now_ms)
             if item.payload is not None:
                 entry_format.check_payload(env, item.payload)
+            # Each feed's entries come from seq 1 up without gaps or repeats: a repeated
+            # frame is a seq at or below the head, which place() cannot judge without the
+            # stored hash, so it is refused here first.
             head = heads.get(env.author)
-            if head is not None or env.seq != 1:
-                if head is None or place(head, env) is not Placement.APPEND:
-                    raise ArchiveError(f"{_name(item)}: entries out of order")
+            expected = 1 if head is None else head.seq + 1
+            if env.seq != expected or (head is not None and place(head, env) is not Placement.APPEND):
+                raise ArchiveError(f"{_name(item)}: entries out of order")
         except InvalidEntryError as e:
             raise ArchiveError(f"{_name(item)}: {e}") from None
         heads[env.author] = FeedHead(env.seq, env.hash, env.timestamp_ms)

@@ -10,6 +10,7 @@ from typing import Any
 
 from murmurate.crypto import InvalidIdError, decode_id, encode_id, fingerprint
 from murmurate.store import PayloadType, Ref, StoredEntry, post_index, read_ref
+from murmurate.store.entry import MAX_SEQ
 
 from ..errors import UsageError
 from .media import MAX_MEDIA, media_item_blob
@@ -27,8 +28,12 @@ def parse_ref(text: str) -> Ref:
     if not isinstance(text, str):
         raise UsageError("a post reference is a string <id>/<seq>")
     author_text, sep, seq_text = text.strip().rpartition("/")
-    if not sep or not seq_text.isdigit() or int(seq_text) < 1:
-        raise UsageError(f"a post reference looks like <id>/<seq>, e.g. mur_.../12; got {text!r}")
+    # ASCII digits only (str.isdigit takes "²", which int() refuses), and a seq an entry
+    # can have: a longer one would overflow the store's 64-bit keys.
+    if not sep or not (seq_text.isascii() and seq_text.isdigit()) or len(seq_text) > 16:
+        raise UsageError(f"a post reference looks like <id>/<seq>, e.g. mur_.../12; got {text[:100]!r}")
+    if not 1 <= int(seq_text) <= MAX_SEQ:
+        raise UsageError(f"a post reference's seq is from 1 to {MAX_SEQ}; got {seq_text}")
     try:
         author = decode_id(author_text)
     except InvalidIdError as e:
