@@ -67,7 +67,7 @@ async def attach(writer: StoreWriter, path: str, *, alt: str = "", mime: str | N
                 for _ in range(_WRITE_GROUP):
                     # A file that grew since it was hashed is cut at the hashed size, and then
                     # does not match its hash: finish_blob refuses it and drops the chunks.
-                    data = f.read(min(CHUNK_SIZE, size - index * CHUNK_SIZE))
+                    data = f.read(max(0, min(CHUNK_SIZE, size - index * CHUNK_SIZE)))
                     if not data:
                         break
                     group.append((index, data))
