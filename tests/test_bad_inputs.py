@@ -142,14 +142,16 @@ async def test_attaching_a_file_that_grows_past_the_cap_is_refused(tmp_path: Pat
 ALICE = encode_id(SigningIdentity(bytes([1]) * 32).public_key)
 
 
-@pytest.mark.parametrize("seq", [str(2**64), str(2**53), "9" * 5000, "²", "١٢", "0", "-1", "+1", " 1"])
+@pytest.mark.parametrize("seq", [str(2**64), "9" * 5000, "²", "١٢", "0", "-1", "+1", " 1"])
 def test_a_ref_with_a_seq_out_of_range_or_not_ascii_digits_is_a_usage_error(seq: str) -> None:
     with pytest.raises(UsageError):
         parse_ref(f"{ALICE}/{seq}")
 
 
-def test_the_largest_seq_is_a_valid_ref() -> None:
+def test_the_largest_seqs_are_valid_refs() -> None:
+    """Up to 2^64 - 1: a stored payload may name such a ref, and views write it back as text."""
     assert parse_ref(f"{ALICE}/{MAX_SEQ}").seq == MAX_SEQ
+    assert parse_ref(f"{ALICE}/{2**64 - 1}").seq == 2**64 - 1
 
 
 # -- local API connections ------------------------------------------------------------------
@@ -187,7 +189,7 @@ def test_many_connections_holding_partial_lines_do_not_grow_the_daemon_without_b
         assert node.call("ping") == "pong"
         grown_mib = (_rss_anon_kib(node.proc.pid) - before) / 1024
         print(f"RssAnon grew by {grown_mib:.1f} MiB with 500 connections of 1 MB partial lines; {refused} refused")
-        assert grown_mib < 120, f"RssAnon grew by {grown_mib:.0f} MiB"
+        assert grown_mib < 64, f"RssAnon grew by {grown_mib:.0f} MiB"
         assert refused > 0
     finally:
         for s in conns:
