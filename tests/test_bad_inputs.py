@@ -196,3 +196,12 @@ def test_many_connections_holding_partial_lines_do_not_grow_the_daemon_without_b
             s.close()
         node.stop()
         node.close()
+
+
+@pytest.mark.parametrize("data", [b"data_dir = '/x'\n# caf\xe9\n", b"x = " + b"[" * 5000 + b"]" * 5000])
+def test_a_bad_relay_config_is_a_relay_config_error(tmp_path: Path, data: bytes) -> None:
+    from murmurate.node.relay.config import RelayConfigError, load_relay_config
+    path = tmp_path / "relay.toml"
+    path.write_bytes(data)
+    with pytest.raises(RelayConfigError, match="relay.toml"):
+        load_relay_config(path)
