@@ -22,6 +22,7 @@ from murmurate.store import PayloadType, StoreError
 
 from . import media
 from .core import rpc
+from .core.api_params import missing_param
 from .core.contact import Contact, encode_contact, parse_contact
 from .core.views import entry_view
 from .errors import NodeError
@@ -106,6 +107,8 @@ class ApiServer:
         try:
             if handler is None:
                 raise rpc.RpcError(rpc.METHOD_NOT_FOUND, f"no method {request.method!r} (see docs/api.md)")
+            if (missing := missing_param(request.method, request.params)) is not None:
+                raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {missing!r} must be a string (see docs/api.md)")
             result = await handler(request.params, conn)
             reply = rpc.encode_result(request.id, result)
         except rpc.RpcError as e:
