@@ -107,8 +107,10 @@ async def serve_blob(writer: StoreWriter, stream: Stream) -> None:
     try:
         request = await channel.receive()
         blob, start = request.get("hash"), request.get("from", 0)
+        # `from` is a chunk index: at most the chunks of the largest blob (a larger one
+        # overflowed the store's u32 chunk keys and raised out of the handler).
         if request.get("t") != "get" or not isinstance(blob, bytes) or len(blob) != HASH_SIZE \
-                or not isinstance(start, int) or start < 0:
+                or type(start) is not int or not 0 <= start <= MAX_BLOB_SIZE // CHUNK_SIZE + 1:
             raise BlobProtocolError("bad request")
         size = writer.store.blob_size(blob)
         if size is None:
@@ -155,7 +157,8 @@ async def fetch_blob(host: P2PHost, writer: StoreWriter, peer_id: str, blob: byt
             if message.get("t") == "done":
                 break
             data = message.get("data")
-            if message.get("t") != "chunk" or message.get("i") != expected or not isinstance(data, bytes):
+            if message.get("t") != "chunk" or type(message.get("i")) is not int or message.get("i") != expected \
+                    or not isinstance(data, bytes):  # (type: True == 1, but is not a chunk index)
                 raise BlobProtocolError("chunks out of order or malformed")
             received += len(data)
             if received > size:

@@ -205,3 +205,22 @@ def test_a_bad_relay_config_is_a_relay_config_error(tmp_path: Path, data: bytes)
     path.write_bytes(data)
     with pytest.raises(RelayConfigError, match="relay.toml"):
         load_relay_config(path)
+
+
+# -- the blob protocol ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("start", [2**32, 2**64 - 1, True])
+def test_a_blob_request_from_a_chunk_past_any_blob_is_refused_not_raised(start: int) -> None:
+    """`from` >= 2^32 overflowed the store's chunk key inside the handler (found by
+    tests/test_fuzz_blob.py): the server now resets the stream."""
+    from murmurate.node.core import framing
+    from murmurate.store import canonical
+    from test_fuzz_blob import BLOB, PlayedStream, _run, store as store_fixture
+    held = store_fixture.__wrapped__()
+    store = next(held)
+    try:
+        stream = PlayedStream([framing.encode(canonical.pack({"t": "get", "hash": BLOB, "from": start}))])
+        _run(store, lambda writer: media.serve_blob(writer, stream))
+        assert stream.was_reset and not stream.written
+    finally:
+        next(held, None)
