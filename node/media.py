@@ -82,6 +82,8 @@ async def attach(writer: StoreWriter, path: str, *, alt: str = "", mime: str | N
 
 async def save_blob(writer: StoreWriter, blob: bytes, out: str) -> int:
     """Write a stored blob to a file, chunk by chunk. Returns its size."""
+    if Path(out).exists() and not Path(out).is_file():  # never rename over /dev/null or a FIFO
+        raise UsageError(f"{out} exists and is not a regular file")
     store = writer.store
     size = store.blob_size(blob)
     if size is None:

@@ -224,3 +224,38 @@ def test_a_blob_request_from_a_chunk_past_any_blob_is_refused_not_raised(start: 
         assert stream.was_reset and not stream.written
     finally:
         next(held, None)
+
+
+# -- special files as archives and destinations ---------------------------------------------
+
+def test_importing_a_fifo_or_a_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer: the import would hang the daemon's
+    writer forever."""
+    import os
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        with pytest.raises(ArchiveError, match="not a regular file"):
+            check_archive(path, T0)
+
+
+def test_export_and_blob_save_never_replace_a_special_file(tmp_path: Path) -> None:
+    """Run as root, the rename of export (and of saving a blob) put a file where /dev/zero
+    was (the API fuzz test did it once, with "/dev/zero" among its paths)."""
+    import os
+    from murmurate.store.archive import export_archive
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    store = Store(tmp_path / "store", map_size=64 << 20)
+    try:
+        with pytest.raises(ArchiveError, match="not a regular file"):
+            export_archive(store, fifo)
+        assert fifo.is_fifo()
+
+        async def save() -> None:
+            await media.save_blob(StoreWriter(store), hashlib.blake2b(b"", digest_size=32).digest(), str(fifo))
+        with pytest.raises(UsageError, match="not a regular file"):
+            trio.run(save)
+    finally:
+        store.close()
+    assert fifo.is_fifo()
