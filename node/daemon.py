@@ -157,13 +157,20 @@ class Daemon:
         if opened:
             log.info("opened %d private posts", opened)
         async for commit in commits:
-            # Only type-11 entries can hold keys or private posts; the commit says which.
-            refs = [ref for ref, ptype in zip(commit.appended, commit.types) if ptype == PayloadType.ENCRYPTED]
+            # Only type-11 entries can hold keys or private posts, and a delete may take one
+            # back (its plaintext is then removed here); the commit says which is which.
+            refs = [ref for ref, ptype in zip(commit.appended, commit.types)
+                    if ptype in (PayloadType.ENCRYPTED, PayloadType.DELETE)]
             if not refs:
                 continue
-            encrypted = await trio.to_thread.run_sync(self.store.of_type, PayloadType.ENCRYPTED, refs)
-            if encrypted:
-                await self.writer.call(lambda store, e=encrypted: private.absorb(self.identity, e))
+
+            def read(refs: list[tuple[bytes, int]] = refs) -> list[Any]:
+                # In feed order: a post and its delete in one commit meet the delete last.
+                found = self.store.of_type(PayloadType.ENCRYPTED, refs) + self.store.of_type(PayloadType.DELETE, refs)
+                return sorted(found, key=lambda s: (s.envelope.author, s.envelope.seq))
+            entries = await trio.to_thread.run_sync(read)
+            if entries:
+                await self.writer.call(lambda store, e=entries: private.absorb(self.identity, e))
 
     def _add_known_peers(self) -> None:
         for peer_id, info in self.store.peers().items():

@@ -738,6 +738,19 @@ class Store:
         with self._env.begin() as txn:
             return social.scan_prefix(txn, self._db["local"], prefix)
 
+    def index_opened(self, author: bytes, seq: int, payload: dict[str, Any], *, remove: bool = False) -> bool:
+        """Index (or, with `remove`, un-index) the plaintext of a private post this node opened
+        (store/social.py index_opened). node/private.py calls it when it opens the post and
+        when the post is deleted. False if the entry is not a stored type-11 entry (or, to
+        add, its payload was dropped) or the plaintext is not a readable post."""
+        with self._write() as batch:
+            record = self._record(batch, author, create=False)
+            stored = self._load(batch.txn, author, record.feed_num, seq) if record is not None else None
+            if (stored is None or stored.envelope.payload_type != PayloadType.ENCRYPTED
+                    or (stored.dropped and not remove)):
+                return False
+            return social.index_opened(batch.txn, self._db, stored.envelope, record.feed_num, payload, remove=remove)
+
     # -- signature audit (store/audit.py) -----------------------------------------------------
 
     def unaudited_count(self) -> int:

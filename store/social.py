@@ -104,6 +104,26 @@ def index(txn: Any, db: dict[str, Any], env: Envelope, feed_num: int, payload: d
         put(recipient + tail, kinds, "notifications")
 
 
+def index_opened(txn: Any, db: dict[str, Any], env: Envelope, feed_num: int, payload: dict[str, Any], *,
+                 remove: bool) -> bool:
+    """Add (or remove) what an opened private post's plaintext `payload` indexes, as a post's:
+    its reply links (threads, reply counts) and the notifications and quotes it makes. `env`
+    is the type-11 entry's envelope. Hashtags and timelines stay out: a private post is in no
+    public list. False if the plaintext is not a readable post."""
+    post = post_index(payload)
+    if post is None:
+        return False
+    index(txn, db, env._replace(payload_type=PayloadType.POST), feed_num, payload, remove=remove, post=post)
+    child = env.author + U64.pack(env.seq)
+    for parent in {post.reply_to, post.root} - {None}:
+        key = parent.author + U64.pack(parent.seq) + child
+        if remove:
+            txn.delete(key, db=db["replies"])
+        else:
+            txn.put(key, b"", db=db["replies"])
+    return True
+
+
 def encode_key_cursor(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).decode("ascii").rstrip("=")
 
