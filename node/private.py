@@ -23,7 +23,7 @@ from murmurate.crypto import (CircleKey, PrivateBoxError, SigningIdentity, decod
                               generate_circle_key, make_grants, next_circle_key, open_direct,
                               open_followers_post, open_grant, seal_direct, seal_followers_post)
 from murmurate.crypto.private import chunk_id, read_container
-from murmurate.store import PayloadType, Store, StoredEntry, canonical
+from murmurate.store import PayloadType, Store, StoredEntry, StoreView, canonical
 from murmurate.store.payloads import target_seq
 
 from .errors import UsageError
@@ -40,12 +40,16 @@ DIRECT_CHUNK_LOOKBACK = 64  # how far back in the author's feed a direct body's 
 
 
 class Private:
-    def __init__(self, store: Store, random_bytes: Callable[[int], bytes],
-                 put: Callable[[bytes, bytes], None] | None = None) -> None:
+    """Over a StoreView it only reads (`plaintext`, `members`, ...); what writes local
+    settings (planning, `absorb`) needs the writable Store: the daemon runs it as a job of
+    its writer."""
+
+    def __init__(self, store: Store | StoreView, random_bytes: Callable[[int], bytes]) -> None:
         self.store = store
         self.random = random_bytes
-        # Local writes go through `put` (the daemon passes one that runs on its writer).
-        self._put = put or store.local_put
+
+    def _put(self, key: bytes, value: bytes) -> None:
+        self.store.local_put(key, value)  # type: ignore[union-attr]  # a StoreView cannot: see the class
 
     # -- the circle (author side) ------------------------------------------------------------
 
@@ -78,7 +82,7 @@ class Private:
         follower = decode_id(who)
         if follower not in self.members():
             raise UsageError(f"{encode_id(follower)} is not an accepted follower")
-        self.store.local_delete(MEMBER + follower)
+        self.store.local_delete(MEMBER + follower)  # type: ignore[union-attr]
         current = self.current_key(identity.public_key)
         if current is None:
             return []

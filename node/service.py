@@ -2,10 +2,16 @@
 
 Every method returns plain JSON-ready data. The clock and the source of randomness are
 given to the constructor, so tests can fix both.
+
+Without a daemon the node owns its writable Store and is its own single writer. A daemon
+takes the store over (`hand_over_store`) for its writer; from then on the node reads
+through a StoreView (no write methods: a stray write fails at once), and its writing verbs
+run as writer jobs on a node bound to the writer's store (`writing_to`).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +21,7 @@ from murmurate.crypto import (KdfParams, SigningIdentity, decode_id, decode_key_
                               encode_id, encode_key_file, fingerprint, is_encrypted, read_key_file,
                               write_key_file)
 from murmurate.crypto.keyfile import NONCE_SIZE, SALT_SIZE
-from murmurate.store import PayloadType, Store, StoredEntry, normalize_tag, ref_value
+from murmurate.store import PayloadType, Store, StoredEntry, StoreView, normalize_tag, ref_value
 from murmurate.store.archive import export_archive, import_archive
 
 from . import social
@@ -44,7 +50,8 @@ class LocalNode:
         self._now_ms = now_ms
         self._random = random_bytes
         self.config = config or home.load_config()
-        self._store: Store | None = None
+        self._store: Store | None = None     # the writable store, while this node owns it
+        self._view: StoreView | None = None  # what it reads once a daemon's writer took it
 
     # -- identity --------------------------------------------------------------------------
 
@@ -384,9 +391,30 @@ class LocalNode:
 
     @property
     def store(self) -> Store:
+        """The writable store while this node owns it; a read view after `hand_over_store`
+        (typed Store for the verbs' sake: a write through a view is an AttributeError)."""
+        if self._view is not None:
+            return self._view  # type: ignore[return-value]
         if self._store is None:
             self._store = Store(self.home.store_dir, map_size=self.config.store_map_size_mb << 20)
         return self._store
+
+    def hand_over_store(self) -> Store:
+        """Give the writable store to the daemon's writer, its only holder from now on; this
+        node keeps a read view. The writer closes the store."""
+        store = self.store
+        if self._view is not None:
+            raise RuntimeError("the store was handed over already")
+        self._store = None
+        self._view = store.view()
+        return store
+
+    def writing_to(self, store: Store) -> "LocalNode":
+        """This node over the writer's store, for one writer job (`writer.call(lambda store:
+        node.writing_to(store).plan(...))`): its writing verbs write through `store`."""
+        bound = copy.copy(self)
+        bound._store, bound._view = store, None
+        return bound
 
     def close(self) -> None:
         if self._store is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from murmurate.crypto import decode_id, encode_id
-from murmurate.store import PayloadType, Store, StoredEntry, normalize_tag, read_ref
+from murmurate.store import PayloadType, Store, StoredEntry, StoreView, normalize_tag, read_ref
 
 from .core.media import media_item_blob
 from .core.views import entry_view, parse_ref, ref_text
@@ -33,7 +33,7 @@ class Plan:
 
 # -- writing ------------------------------------------------------------------------------------
 
-def _post_entry(store: Store, ref: str) -> StoredEntry:
+def _post_entry(store: StoreView, ref: str) -> StoredEntry:
     target = parse_ref(ref)
     stored = store.get(target.author, target.seq)
     if stored is None:
@@ -43,7 +43,7 @@ def _post_entry(store: Store, ref: str) -> StoredEntry:
     return stored
 
 
-def plan_boost(store: Store, me: bytes, ref: str) -> Plan:
+def plan_boost(store: StoreView, me: bytes, ref: str) -> Plan:
     stored = _post_entry(store, ref)
     env = stored.envelope
     # A followers-only or direct post is a type-11 entry: its visibility is inside the
@@ -56,7 +56,7 @@ def plan_boost(store: Store, me: bytes, ref: str) -> Plan:
     return Plan(PayloadType.BOOST, {"target": [env.author, env.seq]})
 
 
-def plan_favourite(store: Store, me: bytes, ref: str) -> Plan:
+def plan_favourite(store: StoreView, me: bytes, ref: str) -> Plan:
     env = _post_entry(store, ref).envelope
     if env.payload_type == PayloadType.ENCRYPTED:
         # Unlike Mastodon's, a favourite here is a public entry: favouriting a private post
@@ -68,7 +68,7 @@ def plan_favourite(store: Store, me: bytes, ref: str) -> Plan:
     return Plan(PayloadType.FAVOURITE, {"target": [env.author, env.seq]})
 
 
-def plan_undo(store: Store, me: bytes, ref: str, kind: str) -> Plan:
+def plan_undo(store: StoreView, me: bytes, ref: str, kind: str) -> Plan:
     """Unboost / unfavourite: delete our own boost or favourite entry."""
     target = parse_ref(ref)
     mine = [seq for actor, seq in store.interactions(target.author, target.seq).get(kind, []) if actor == me]
@@ -77,7 +77,7 @@ def plan_undo(store: Store, me: bytes, ref: str, kind: str) -> Plan:
     return Plan(PayloadType.DELETE, {"target": mine[-1]})
 
 
-def plan_delete(store: Store, me: bytes, ref: str) -> Plan:
+def plan_delete(store: StoreView, me: bytes, ref: str) -> Plan:
     target = parse_ref(ref)
     if target.author != me:
         raise UsageError("you can only delete your own entries")
@@ -91,7 +91,7 @@ def plan_delete(store: Store, me: bytes, ref: str) -> Plan:
     return Plan(PayloadType.DELETE, {"target": target.seq})
 
 
-def plan_edit(store: Store, me: bytes, ref: str, post_payload: dict[str, Any]) -> Plan:
+def plan_edit(store: StoreView, me: bytes, ref: str, post_payload: dict[str, Any]) -> Plan:
     target = parse_ref(ref)
     if target.author != me:
         raise UsageError("you can only edit your own posts")
@@ -102,7 +102,7 @@ def plan_edit(store: Store, me: bytes, ref: str, post_payload: dict[str, Any]) -
     return Plan(PayloadType.EDIT, {"target": target.seq, **payload})
 
 
-def plan_profile(store: Store, me: bytes, *, name: str | None = None, bio: str | None = None,
+def plan_profile(store: StoreView, me: bytes, *, name: str | None = None, bio: str | None = None,
                  relays: list[str] | None = None, pinned: list[str] | None = None,
                  avatar: dict[str, Any] | None = None) -> Plan:
     """A new profile entry: unspecified fields keep their current values."""
@@ -142,7 +142,7 @@ def plan_profile(store: Store, me: bytes, *, name: str | None = None, bio: str |
     return Plan(PayloadType.PROFILE, payload)
 
 
-def plan_block(store: Store, me: bytes, who: str, *, block: bool) -> Plan:
+def plan_block(store: StoreView, me: bytes, who: str, *, block: bool) -> Plan:
     target = decode_id(who)
     if target == me:
         raise UsageError("you cannot block yourself")
@@ -182,7 +182,7 @@ def _mute_key(kind: str, value: str) -> bytes:
     raise UsageError("mute kinds are user, word and thread")
 
 
-def mutes(store: Store) -> dict[str, list[str]]:
+def mutes(store: StoreView) -> dict[str, list[str]]:
     return {
         "users": [encode_id(k[len(MUTE_USER):]) for k, _ in store.local_scan(MUTE_USER)],
         "words": [k[len(MUTE_WORD):].decode() for k, _ in store.local_scan(MUTE_WORD)],
@@ -202,7 +202,7 @@ def list_change(store: Store, name: str, who: str, *, add: bool) -> dict[str, li
     return lists(store)
 
 
-def lists(store: Store) -> dict[str, list[str]]:
+def lists(store: StoreView) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, _ in store.local_scan(LIST):
         name, member = key[len(LIST):].split(b"\x00", 1)
@@ -210,7 +210,7 @@ def lists(store: Store) -> dict[str, list[str]]:
     return out
 
 
-def list_members(store: Store, name: str) -> list[bytes]:
+def list_members(store: StoreView, name: str) -> list[bytes]:
     return [k[len(LIST) + len(name.encode()) + 1:] for k, _ in store.local_scan(LIST + name.encode() + b"\x00")]
 
 
@@ -219,7 +219,7 @@ def list_members(store: Store, name: str) -> list[bytes]:
 class Views:
     """Entries as clients see them, for one reader (`me`): blocks and mutes applied."""
 
-    def __init__(self, store: Store, me: bytes | None) -> None:
+    def __init__(self, store: StoreView, me: bytes | None) -> None:
         self.store = store
         self.me = me
         self.blocked = set(store.blocks(me)) if me else set()
