@@ -14,6 +14,7 @@ from typing import Any
 
 from murmurate.crypto import InvalidIdError, decode_id
 
+from ..core.budget import RELAY_LIMITS, BudgetError, Limits, parse_limits
 from ..errors import UsageError
 
 
@@ -48,6 +49,7 @@ class RelayConfig:
     log_format: str = "json"           # "json" (one object a line) or "text"
     log_level: str = "info"
     store_map_size_mb: int = 64 * 1024
+    limits: Limits = RELAY_LIMITS      # [budget]: what remote peers may make the relay hold
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -58,7 +60,7 @@ class RelayConfig:
 
 
 _TOP = {"data_dir", "listen", "announce", "peers", "unencrypted_key", "resync_s", "admission", "limits",
-        "quota", "metrics", "log", "store"}
+        "quota", "metrics", "log", "store", "budget"}
 _TABLES = {
     "admission": {"allow", "blocked", "invite_ttl_s"},
     "limits": {"max_users", "max_feeds"},
@@ -73,10 +75,20 @@ def load_relay_config(path: str | Path) -> RelayConfig:
     """Read and check relay.toml. Raises RelayConfigError (also for a missing file)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # a cap, so /dev/zero or a huge file is an error
     except OSError as e:
         raise RelayConfigError(f"cannot read {path}: {e.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise RelayConfigError(f"{path}: over {MAX_CONFIG_BYTES} bytes; a relay config is a few dozen lines")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RelayConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     return parse_relay_config(text, str(path), base=path.resolve().parent)
+
+
+MAX_CONFIG_BYTES = 256 * 1024
 
 
 def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> RelayConfig:
@@ -85,6 +97,8 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise RelayConfigError(f"{where}: not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise RelayConfigError(f"{where}: values nested too deeply") from None
     c = _Checker(where)
     c.known(data, _TOP, "")
     for table, keys in _TABLES.items():
@@ -116,6 +130,10 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
     log_level = c.text(log, "level", defaults.log_level, "log.").lower()
     if log_level not in ("debug", "info", "warning", "error"):
         raise RelayConfigError(f"{where}: log.level must be debug, info, warning or error")
+    try:
+        limits = parse_limits(data.get("budget", {}), RELAY_LIMITS, where)
+    except BudgetError as e:
+        raise RelayConfigError(str(e)) from None
     return RelayConfig(
         data_dir=data_dir,
         listen=c.addrs(data, "listen", defaults.listen, nonempty=True),
@@ -142,6 +160,7 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
         log_level=log_level,
         store_map_size_mb=int(c.number(sto, "map_size_mb", defaults.store_map_size_mb, 1, 16 * 1024 * 1024,
                                        "store.", integer=True)),
+        limits=limits,
     )
 
 
