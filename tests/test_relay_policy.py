@@ -201,6 +201,25 @@ def test_trim_keeps_what_fits_and_nothing_after_the_first_refused_entry() -> Non
     assert len(others) == 5 and none_cut == set()  # authors who are not users are not counted here
 
 
+def test_a_cut_and_the_recount_after_it_give_the_same_reason(store: Store) -> None:
+    """The relay notices a full quota either when the writer cuts a batch or when it recounts
+    after the commit, whichever comes first: both must say the same thing (a test that reads
+    the log once flaked on the two wordings)."""
+    entries = feed(ALICE, 7)
+    quota = Quota(max_entries=4)
+    kept, after, cut = policy.trim(entries, {ALICE.public_key: policy.Usage()}, quota, {ALICE.public_key})
+    store.ingest(kept, NOW)
+    recount = policy.account(store, ALICE.public_key)
+    assert cut == {ALICE.public_key} and after[ALICE.public_key] == recount
+    assert policy.cut_refusal(after[ALICE.public_key], quota) == policy.quota_refusal(recount, quota) \
+        == "over quota: 4 of 4 entries stored; later entries are refused"
+    # Cut on bytes with room left in the count: the reason says what is left.
+    size = len(encode_frame(entries[0]))
+    _, after, cut = policy.trim(entries, {}, Quota(max_bytes=size * 2 + size // 2), {ALICE.public_key})
+    assert policy.cut_refusal(after[ALICE.public_key], Quota(max_bytes=size * 2 + size // 2)).startswith(
+        "over quota: the next entry does not fit in the ")
+
+
 def test_account_counts_the_stored_feed_incrementally(store: Store) -> None:
     for seq in range(1, 4):
         store.append_own(ALICE, PayloadType.POST, {"text": f"post {seq}"}, NOW + seq)

@@ -239,13 +239,14 @@ class Relay:
             self._touched.update(mine)
             self._dirty.set()  # the refresher recounts them and re-reads their follows
 
-    def note_refused(self, cut: set[bytes], refused: int) -> None:
-        """Called by the writer after a batch: these users' entries did not fit their quota."""
+    def note_refused(self, cut: dict[bytes, str], refused: int) -> None:
+        """Called by the writer after a batch: these users' entries did not fit their quota
+        (each with the reason, in the words _refresh would use for the same usage)."""
         self.counters["refused_entries"] += refused
-        for user in cut - self.over_quota:
-            self.over_quota.add(user)
-            self._log_over_quota(user, "over quota: the next entry does not fit "
-                                 f"({self.config.quota.max_entries} entries, {self.config.quota.max_bytes} bytes)")
+        for user, why in cut.items():
+            if user not in self.over_quota:
+                self.over_quota.add(user)
+                self._log_over_quota(user, why)
         if cut:
             self._touched.update(cut)
             self._dirty.set()
@@ -423,8 +424,9 @@ class QuotaWriter(StoreWriter):
         def job(store: Store) -> IngestReport:
             authors = {e.envelope.author for e in entries} & users
             usage = {a: policy.account(store, a) for a in authors}
-            kept, _, cut = policy.trim(entries, usage, quota, authors)
-            outcome.update(cut=cut, refused=len(entries) - len(kept))
+            kept, after, cut = policy.trim(entries, usage, quota, authors)
+            why = {user: policy.cut_refusal(after.get(user, policy.Usage()), quota) for user in cut}
+            outcome.update(cut=why, refused=len(entries) - len(kept))
             return store.ingest(kept, now_ms) if kept else IngestReport()
 
         report = await self._submit(job, own=False)
