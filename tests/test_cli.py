@@ -205,3 +205,10 @@ def test_tour_runs() -> None:
     out = io.StringIO()
     assert main(["tour"], stdout=out, stderr=io.StringIO(), env={}) == 0
     assert "all good" in out.getvalue() and "nothing imported" in out.getvalue()
+
+
+def test_every_command_has_a_verb_in_the_table() -> None:
+    from murmurate.ui import cli
+    commands = set(cli.build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert commands - set(cli.VERBS) == {"daemon", "tour", "tui"}  # handled before the table
+    assert set(cli.VERBS) <= commands
