@@ -12,12 +12,15 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import trio
 
 from inprocess import NOW, Node, node
 from murmurate.crypto import SigningIdentity
 from murmurate.node import replicator as replicator_module
 from murmurate.store import Entry, PayloadType, create_entry
+
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
 
 DEADLINE = 60
 BIG_DEADLINE = 300

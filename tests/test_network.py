@@ -13,6 +13,8 @@ import pytest
 from daemons import DaemonProcess, feed_seqs, wait_until
 from murmurate.node.home import Home, socket_path
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[dict[str, DaemonProcess]]:

@@ -21,6 +21,8 @@ from murmurate.crypto import SigningIdentity
 from murmurate.node.p2p import (HostConfig, Message, P2PHost, P2PLocalError, P2PRemoteError, Stream,
                                 StreamResetError, Subscription, open_host, peer_id_from_public_key, public_key_from_peer_id)
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 ECHO = "/murmurate-test/echo/1"
 
 

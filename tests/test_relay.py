@@ -23,6 +23,8 @@ import pytest
 from daemons import DaemonProcess, feed_seqs, wait_until
 from murmurate.node.relay import parse_code
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -17,6 +17,8 @@ from murmurate.node.p2p import P2PError, P2PHost, Stream
 from murmurate.node.replicator import PeerMisbehaved
 from murmurate.store import PayloadType, canonical, create_entry, decode_frame, encode_frame
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 
 def write_posts(n: Node, count: int, start: int = 0) -> None:
     for i in range(start, start + count):

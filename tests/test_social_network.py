@@ -9,6 +9,8 @@ import pytest
 
 from daemons import DaemonProcess, feed_seqs, wait_until
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 
 @pytest.fixture
 def trio_nodes(tmp_path: Path) -> Iterator[tuple[DaemonProcess, DaemonProcess, DaemonProcess]]:

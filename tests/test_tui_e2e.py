@@ -10,8 +10,11 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from daemons import DaemonProcess, wait_until
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
 
 SERVER = f"mur-e2e-{uuid.uuid4().hex[:8]}"  # a private tmux server: nothing shared with the user's
 

@@ -14,6 +14,8 @@ from murmurate.ui.tui.app import MurmurateApp
 from murmurate.ui.tui.launch import Launcher
 from murmurate.node.home import Home, socket_path
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 SIZE = (110, 36)
 
 
