@@ -117,7 +117,10 @@ def integer(params: dict[str, Any], name: str, default: int, low: int, high: int
 
 
 def optional_integer(params: dict[str, Any], name: str, low: int, high: int) -> int | None:
-    return None if params.get(name) is None else integer(params, name, low, low, high)
+    """An integer from low to high, or None when absent or null (the method's own default)."""
+    if params.get(name) is None:
+        return None
+    return integer(params, name, low, low, high)  # present, so the default is never used
 
 
 def boolean(params: dict[str, Any], name: str, default: bool) -> bool:
