@@ -144,6 +144,7 @@ def test_follow_timeline_through_export_and_import(alice: Path, bob: Path, tmp_p
     assert json_out(bob, "verify")["problems"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "flip", "append", "magic"])
 def test_damaged_export_is_refused_and_store_unchanged(alice: Path, bob: Path, tmp_path: Path, damage: str) -> None:
     for i in range(30):
@@ -201,6 +202,7 @@ def test_real_process_errors_have_no_traceback_unless_debug(tmp_path: Path) -> N
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
+@pytest.mark.slow
 def test_tour_runs() -> None:
     out = io.StringIO()
     assert main(["tour"], stdout=out, stderr=io.StringIO(), env={}) == 0

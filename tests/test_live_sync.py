@@ -93,6 +93,7 @@ def entry(who: SigningIdentity, seq: int, prev: Entry | None) -> Entry:
                         payload_type=PayloadType.POST, payload={"text": f"post {seq}"})
 
 
+@pytest.mark.slow
 async def test_ten_thousand_hosted_feeds_travel_source_relay_follower_live(tmp_path: Path) -> None:
     feeds = 10_000
     people = authors(feeds)

@@ -14,6 +14,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("crypto", "store", "node", "ui")
 SKIP = shutil.ignore_patterns(".git", ".venv", "__pycache__", "build", "dist", "*.egg-info", "tests", "bench",
@@ -41,6 +43,7 @@ def source_modules() -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_every_module_and_the_bootstrap_file(tmp_path: Path) -> None:
     with zipfile.ZipFile(build_wheel(tmp_path)) as wheel:
         names = set(wheel.namelist())

@@ -88,6 +88,7 @@ def head_on(node: DaemonProcess, author: str) -> int:
     return max(feed_seqs(node, author), default=0)
 
 
+@pytest.mark.slow
 def test_a_user_joins_and_the_relay_serves_their_feed_live_and_while_they_are_away(lab) -> None:
     relay = lab["relay"]().start()
     a = lab["user"]("a").start()
@@ -132,6 +133,7 @@ def test_a_user_joins_and_the_relay_serves_their_feed_live_and_while_they_are_aw
     assert relay.metric("murmurate_relay_joins_total") == 1
 
 
+@pytest.mark.slow
 def test_codes_are_single_use_expire_and_peers_not_admitted_are_refused(lab) -> None:
     relay = lab["relay"]().start()
     a = lab["user"]("a").start()
@@ -161,6 +163,7 @@ def test_codes_are_single_use_expire_and_peers_not_admitted_are_refused(lab) -> 
         "not_admitted")])
 
 
+@pytest.mark.slow
 def test_a_user_over_quota_is_refused_and_told(lab) -> None:
     relay = lab["relay"](extra_toml="[quota]\nmax_entries = 4\n").start()
     a = lab["user"]("a").start()
@@ -181,6 +184,7 @@ def test_a_user_over_quota_is_refused_and_told(lab) -> None:
     assert relay.users()[a.id]["entries"] == 4
 
 
+@pytest.mark.slow
 def test_blocked_peers_are_served_nothing_and_cannot_join(lab, tmp_path: Path) -> None:
     b = lab["user"]("b")
     b_id = b.cli("whoami").stdout.split()[0]
@@ -201,6 +205,7 @@ def test_blocked_peers_are_served_nothing_and_cannot_join(lab, tmp_path: Path) -
     assert relay.metric("murmurate_relay_refusals_total") >= 1
 
 
+@pytest.mark.slow
 def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
     port = free_port()
     relay = lab["relay"](port=port).start()
@@ -247,6 +252,7 @@ def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
     assert relay.metric("murmurate_relay_served_entries_total") >= 171
 
 
+@pytest.mark.slow
 def test_graceful_stop_during_a_catch_up_keeps_the_store_whole(lab) -> None:
     a = lab["user"]("a").start()
     for i in range(400):
@@ -263,6 +269,7 @@ def test_graceful_stop_during_a_catch_up_keeps_the_store_whole(lab) -> None:
     wait_until(lambda: relay.users()[a.id]["entries"] == 401, what="the relay to finish the catch-up")
 
 
+@pytest.mark.slow
 def test_the_relay_stores_and_serves_private_posts_without_reading_them(lab, tmp_path: Path) -> None:
     relay = lab["relay"]().start()
     a = lab["user"]("a").start()
@@ -287,6 +294,7 @@ def test_the_relay_stores_and_serves_private_posts_without_reading_them(lab, tmp
     assert secret.encode() not in archive.read_bytes()  # ...as ciphertext only
 
 
+@pytest.mark.slow
 def test_the_relay_hosts_its_users_media_within_their_media_quota(lab, tmp_path: Path) -> None:
     relay = lab["relay"](extra_toml="[quota]\nmax_blob_bytes = 300000\n").start()
     a = lab["user"]("a").start()

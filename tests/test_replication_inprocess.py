@@ -42,6 +42,7 @@ async def test_catch_up_fetches_every_missing_entry_in_order(tmp_path: Path) -> 
         assert await b.replicator.fetch(a.host.peer_id, b.replicator.wants()) == 0
 
 
+@pytest.mark.slow
 async def test_a_cut_resumes_from_what_was_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Store batches of at most 500, so the first commit can never hold all 2,000.
     monkeypatch.setattr(replicator, "STORE_BATCH_ENTRIES", 500)
