@@ -22,6 +22,7 @@ from murmurate.store import PayloadType, StoreError
 
 from . import media
 from .core import rpc
+from .core.api_params import missing_param
 from .core.contact import Contact, encode_contact, parse_contact
 from .core.views import entry_view
 from .errors import NodeError
@@ -70,6 +71,12 @@ VERB_PARAMS: dict[str, dict[str, Reader]] = {
 }
 LOCAL_WRITES = ("mute", "unmute", "list_add", "list_remove")  # read verbs that change local settings
 
+# A local client opening many connections, each holding a long unfinished line, must not
+# grow the daemon without bound (500 x 1 MB held 494 MiB): so a cap on connections, and on
+# the bytes of unfinished requests held across all of them (each is also capped at MAX_LINE).
+MAX_CONNECTIONS = 100
+MAX_HELD_BYTES = 16 * 1024 * 1024
+
 
 def read_params(verb: str, params: dict[str, Any]) -> dict[str, Any]:
     """The verb's params, each checked by its reader (absent ones left out). Raises RpcError."""
@@ -81,6 +88,8 @@ class ApiServer:
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
         self._next_subscription = 1
+        self._open = 0
+        self._held = _HeldBytes(MAX_HELD_BYTES)
         self.methods: dict[str, Handler] = self.method_table()
 
     def method_table(self) -> dict[str, Handler]:
@@ -124,7 +133,17 @@ class ApiServer:
             Path(path).unlink(missing_ok=True)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        conn = Connection(stream)
+        if self._open >= MAX_CONNECTIONS:
+            with trio.move_on_after(1):
+                try:
+                    await stream.send_all(rpc.encode_error(None, rpc.INVALID_REQUEST,
+                                                           f"over {MAX_CONNECTIONS} connections to this daemon"))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+            await stream.aclose()
+            return
+        self._open += 1
+        conn = Connection(stream, self._held)
         try:
             async with trio.open_nursery() as nursery:
                 conn.nursery = nursery
@@ -137,7 +156,9 @@ class ApiServer:
                     await conn.send_quietly(rpc.encode_error(None, e.code, e.message))
                 nursery.cancel_scope.cancel()
         finally:
+            self._open -= 1
             conn.closed = True
+            conn.hold(0)
             await stream.aclose()
 
     async def _answer(self, conn: "Connection", line: bytes) -> None:
@@ -150,6 +171,8 @@ class ApiServer:
         try:
             if handler is None:
                 raise rpc.RpcError(rpc.METHOD_NOT_FOUND, f"no method {request.method!r} (see docs/api.md)")
+            if (missing := missing_param(request.method, request.params)) is not None:
+                raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {missing!r} must be a string (see docs/api.md)")
             result = await handler(request.params, conn)
             reply = rpc.encode_result(request.id, result)
         except rpc.RpcError as e:  # the param readers' (or a method's own) refusal of the request
@@ -180,7 +203,7 @@ class ApiServer:
         async def method(params: dict[str, Any], conn: "Connection") -> Any:
             checked = read_params(verb, params)
             if verb in LOCAL_WRITES:
-                return await self.d.writer.call(lambda store: self.d.node.read(verb, checked))
+                return await self.d.writer.call(lambda store: self.d.node.writing_to(store).read(verb, checked))
             return await trio.to_thread.run_sync(self.d.node.read, verb, checked)
         return method
 
@@ -201,14 +224,15 @@ class ApiServer:
 
     async def _write_verb(self, verb: str, params: dict[str, Any]) -> dict[str, Any]:
         # Planning may write local settings (the circle): it runs on the writer too.
-        plans = await self.d.writer.call(lambda store: self.d.node.plan(verb, self.d.identity, params))
+        plans = await self.d.writer.call(
+            lambda store: self.d.node.writing_to(store).plan(verb, self.d.identity, params))
         item = None
         for plan in plans:
             item = await self._append(plan.payload_type, plan.payload)
         if verb == "follow":
             contact = parse_contact(params["id"])
             if contact.addrs:
-                self.d.remember_contact(contact)
+                await self.d.remember_contact(contact)
         if verb in ("follow", "unfollow"):
             await self.d.replicator.feeds_changed()
         return item
@@ -305,8 +329,9 @@ class ApiServer:
 
     async def import_(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         path = rpc.absolute_path(params, "file")
-        # Through the writer, so it is the one task writing, and subscribers hear of it.
-        return await self.d.writer.call(lambda store: self.d.node.import_(path))
+        # A job of the writer, on its store: every batch it commits is announced (subscribers,
+        # live streams, the private-post opener), however many feeds it appends to.
+        return await self.d.writer.call(lambda store: self.d.node.writing_to(store).import_(path))
 
     async def subscribe(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         """Push every entry this node stores from now on as an "event" notification."""
@@ -351,15 +376,35 @@ class ApiServer:
         return entry_view(stored)
 
 
+class _HeldBytes:
+    """The bytes of unfinished requests held by all connections together, against a limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+
 class Connection:
     """One client's socket: its lines in, its replies and notifications out (one at a time)."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.SocketStream, held: _HeldBytes) -> None:
         self.stream = stream
         self.send_lock = trio.Lock()
         self.subscriptions: dict[int, Any] = {}
         self.nursery: trio.Nursery | None = None
         self.closed = False
+        self._all_held = held
+        self._held = 0
+
+    def hold(self, size: int) -> None:
+        """Count `size` bytes as this connection's input; raises RpcError (the caller hangs
+        up) when that would take all connections together over their limit."""
+        grow = size - self._held
+        if grow > 0 and self._all_held.used + grow > self._all_held.limit:
+            raise rpc.RpcError(rpc.INVALID_REQUEST, "the daemon holds too much unfinished input from its "
+                                                    "connections; send shorter lines, or try again")
+        self._all_held.used += grow
+        self._held = size
 
     async def lines(self):
         buf = bytearray()
@@ -368,6 +413,8 @@ class Connection:
             if not data:
                 return
             buf += data
+            self.hold(len(buf))
+            consumed = False
             while True:
                 end = buf.find(b"\n")
                 if end < 0:
@@ -376,8 +423,12 @@ class Connection:
                     break
                 line = bytes(buf[:end])
                 del buf[:end + 1]
+                consumed = True
                 if line.strip():
-                    yield line
+                    yield line  # still counted while it is answered
+                self.hold(len(buf))
+            if consumed:
+                buf = bytearray(buf)  # let go of the room a long line left behind
 
     async def send(self, data: bytes) -> None:
         async with self.send_lock:
