@@ -219,6 +219,7 @@ def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
     wait_until(lambda: relay.users()[a.id]["entries"] == 151, what="the relay to hold a's feed")
     assert relay.http("/nothing")[0] == 404
     assert relay.metric("murmurate_relay_entries") >= 151
+    assert relay.metric("murmurate_relay_budget_connections") >= 1  # a is connected, and charged
     # The whole scrape parses as Prometheus text, with every name docs/operations.md lists.
     from prometheus_client.parser import text_string_to_metric_families
     scraped = {s.name for f in text_string_to_metric_families(relay.http("/metrics")[1]) for s in f.samples}
@@ -226,7 +227,8 @@ def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
         "up", "peers", "users", "users_over_quota", "hosted_feeds", "entries", "store_bytes",
         "ingested_entries_total", "served_entries_total", "ingest_rate", "serve_rate", "gossip_in_total",
         "refused_entries_total", "refusals_total", "joins_total", "blobs_fetched_total", "blobs_refused_total",
-        "errors_total", "write_transactions_total")}
+        "errors_total", "write_transactions_total", "budget_connections", "budget_streams",
+        "budget_memory_bytes", "budget_refusals_total")}
     backup = relay.home.parent / "hot.murexp"
     assert "exported 151 entries of 1 feeds" in relay.cli("--home", str(relay.home), "export", str(backup)).stdout
     assert relay.stop(sig=signal.SIGTERM) == 0

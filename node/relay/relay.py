@@ -110,7 +110,10 @@ class Relay:
                 # Circuit relay v2 for admitted users: one reservation each at most, so users
                 # behind NAT can be dialled through us (see docs/operations.md).
                 hop = CircuitLimits(max_reservations=self.config.max_users)
-                config = HostConfig(seed=self.identity.seed, listen=self.config.listen, hop=hop)
+                # No GossipSub: the relay's replicator has no gossip topics (live entries go over
+                # the sync streams), so there is no protocol to negotiate with every user.
+                config = HostConfig(seed=self.identity.seed, listen=self.config.listen, hop=hop, pubsub=False,
+                                    limits=self.config.limits)
                 async with open_host(config) as host:
                     self.host = host
                     host.set_reservation_policy(lambda peer: public_key_from_peer_id(peer) in self.users)
@@ -284,6 +287,7 @@ class Relay:
                         if not data:
                             return
                         decoder.feed(data)
+                        await stream.hold(decoder.buffered)  # a partial frame is charged to the budget
             answer = await self._answer(stream.remote_peer, p.decode(body))
         except (framing.FrameError, p.RelayProtocolError) as e:
             answer = p.Refused(p.BAD_REQUEST, f"not a relay request: {e}")
@@ -402,6 +406,13 @@ class Relay:
                    self.media.refused if self.media else 0),
             Metric(m + "errors_total", "counter", "peers cut off, bad gossip, handler and API errors", errors),
             Metric(m + "write_transactions_total", "counter", "store transactions", self.writer.transactions),
+            # What remote peers hold of the budget now, and what it refused (node/core/budget.py).
+            Metric(m + "budget_connections", "gauge", "connections charged to the budget", host.get("budget_connections", 0)),
+            Metric(m + "budget_streams", "gauge", "streams charged to the budget", host.get("budget_streams", 0)),
+            Metric(m + "budget_memory_bytes", "gauge", "stream buffer bytes charged to the budget",
+                   host.get("budget_memory", 0)),
+            Metric(m + "budget_refusals_total", "counter", "connections and streams refused: over budget",
+                   host.get("budget_refusals", 0)),
         ]
 
     # Shared with the daemon: it only needs .host and .replicator.
