@@ -115,3 +115,24 @@ def test_a_feed_whose_chain_breaks_in_the_file_is_refused_and_the_others_kept(st
     report = import_archive(store, archive, NOW_MS)
     assert [author for author, _ in report.refused_feeds] == [A.public_key]
     assert store.head(A.public_key) is None and store.head(C.public_key).seq == 2
+
+
+def test_the_command_line_imports_the_good_feeds_and_names_the_refused_one(tmp_path: Path) -> None:
+    import io
+
+    from murmurate.crypto import encode_id
+    from murmurate.ui.cli import main
+
+    env = {"MURMURATE_INSECURE_FAST_KDF": "1", "MURMURATE_PASSPHRASE": "pw"}
+
+    def run(*args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        code = main(["--home", str(tmp_path / "home"), *args], stdout=out, stderr=io.StringIO(), env=env)
+        return code, out.getvalue()
+
+    assert run("init")[0] == 0
+    archive = tmp_path / "mixed.murexp"
+    write_archive(archive, posts(A, TIMES[:3]) + signed_over_bad(B, TIMES[:4], bad_seq=3))
+    code, out = run("import", str(archive))
+    assert code == 1
+    assert "3 new" in out and f"feed refused, nothing of it imported: entry 3 of {encode_id(B.public_key)}: bad signature" in out
