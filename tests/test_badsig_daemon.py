@@ -10,10 +10,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from daemons import DaemonProcess, feed_seqs, wait_until
 from helpers import identity, signed_over_bad
 from murmurate.crypto import encode_id
 from murmurate.store import Store
+
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
 
 AUTHOR = identity(61)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 
 from helpers import signed_over_bad
@@ -18,6 +19,8 @@ from murmurate.crypto import SigningIdentity
 from murmurate.node.core import framing, sync
 from murmurate.node.p2p import Stream
 from murmurate.store import PayloadType, encode_frame
+
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
 
 AUTHOR = SigningIdentity(bytes([91]) * 32)
 TIMES = [NOW - 1_000 + i for i in range(10)]
