@@ -22,7 +22,7 @@ store/feeds.py frames).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,21 @@ def waiting_at(cursor: Any, local_id: int) -> bool:
     else:
         found = cursor.last()
     return bool(found) and U64.unpack(cursor.value())[0] >= local_id
+
+
+def forget(txn: Any, db: Any, local_ids: Iterable[int]) -> None:
+    """Stop waiting for entries that were removed (a cut, store/cut.py). A range holds one
+    run of one feed, and a cut removes a feed's entries from some seq on, so what goes
+    from a range is its tail: the range ends before the first removed position in it."""
+    cursor = txn.cursor(db=db)
+    for local_id in sorted(local_ids):
+        if not waiting_at(cursor, local_id):
+            continue
+        first = bytes(cursor.key())
+        if U64.unpack(first)[0] == local_id:
+            txn.delete(first, db=db)
+        else:
+            txn.put(first, U64.pack(local_id - 1), db=db)
 
 
 def settle(txn: Any, db: Any, result: AuditResult) -> None:

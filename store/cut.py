@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from . import entry as entry_format
-from . import feeds, social
+from . import audit, feeds, social
 from .entry import PayloadType
 from .env import WriteBatch
 from .errors import InvalidEntryError
@@ -52,6 +52,7 @@ def cut_feed(batch: WriteBatch, author: bytes, bad_seq: int) -> int:
     if rec is None:
         return 0
     proof: dict[int, bytes] = {}
+    removed_ids: list[int] = []
     relations = False
     removed = 0
     feed_key = U32.pack(rec.feed_num)
@@ -75,7 +76,9 @@ def cut_feed(batch: WriteBatch, author: bytes, bad_seq: int) -> int:
                 feeds.index_payload(batch, rec, env, decoded, remove=True)
         txn.delete(local_key, db=db["log"])
         txn.delete(feed_key, SEQ_ITEM.pack(*item), db=db["by_seq"])
+        removed_ids.append(item[1])
         removed += 1
+    audit.forget(txn, db["unaudited"], removed_ids)
     if bad_seq in proof and not txn.get(author, db=db["cuts"]):
         txn.put(author, msgpack.packb([bad_seq, proof[bad_seq], proof.get(bad_seq + 1)], use_bin_type=True),
                 db=db["cuts"])

@@ -116,3 +116,15 @@ def test_waiting_at_finds_the_range_holding_a_log_position(tmp_path: Path) -> No
         waiting = [i for i in range(0, 40) if waiting_at(cursor, i)]
     assert waiting == [10, 11, 12, 20, 21, 22, 23, 24, 25, 30]
     env.close()
+
+
+def test_a_cut_found_by_a_partial_audit_leaves_nothing_waiting_for_the_removed_entries(store: Store) -> None:
+    broken = bad_signature(posts(A, [T + i for i in range(3)])[-1])
+    feed = posts(A, [T, T + 1]) + [broken] + posts(A, [T + 3 + i for i in range(7)], after=broken)
+    store.ingest(feed, NOW_MS)          # 1..10 on seq 10's signature: 1..9 wait
+    assert store.unaudited_count() == 9
+    first = store.check_unaudited(limit=4)  # 1..4: finds 3
+    assert first.bad == ((A.public_key, 3),)
+    store.settle_audit(first)
+    assert store.head(A.public_key).seq == 2
+    assert store.unaudited_count() == 0  # 5..9 were removed with the cut, not left waiting
