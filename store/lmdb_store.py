@@ -23,7 +23,8 @@ Layout (docs/architecture.md, "Store"):
     mentions   mentioned author | timestamp u64 | feed_num u32 | seq u64 -> b""
     follows    follower author | followee author -> seq u64 of the follow entry
     held       author | seq u64 -> entry frame      (waiting for a gap to fill)
-    forks      author | seq u64 -> [envelope kept, envelope refused]
+    forks      author | seq u64 -> [envelope kept, envelope refused]   (refused: the same seq, or
+               seq + 1 chained onto another entry: wrong_prev from a validly signed entry)
     blobs      hash | chunk index u32 -> chunk; hash | 0xFFFFFFFF -> size (store/blobs.py)
     peers      peer id -> record (see the network issue)
     unaudited  first local_id u64 -> last local_id u64   (store/audit.py: log records appended
@@ -55,7 +56,7 @@ from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
 from .records import (LOG_HEAD, LOG_PAYLOAD_DROPPED, SEQ_ITEM, TIMELINE_KEY, U32, U64, FEED_BAD_SIGNATURE,
                       FEED_FORKED, FeedRecord,
                       decode_cursor, encode_cursor, log_frame_size, pack_log, unpack_log)
-from .verify import BAD, VOUCHED, verify_chained, verify_signatures
+from .verify import BAD, SIGNED, VOUCHED, verify_chained, verify_signatures, withdraw_vouches
 
 # 1: feeds, log and the timeline, thread, hashtag, mention and follow indexes.
 # 2: + the social indexes (store/social.py); a version 1 store is migrated on open by
@@ -258,16 +259,32 @@ class Store:
         # the GIL the writer holds, and bench/ingest.py showed no gain.
         checked: list[tuple[Entry, dict[str, Any] | None, bool]] = []
         rejected: list[Rejected] = []
-        verdicts = verify_chained([e.envelope for e in entries])
+        envelopes = [e.envelope for e in entries]
+        verdicts = verify_chained(envelopes)
+        payloads: list[dict[str, Any] | None] = []
+        errors: list[InvalidEntryError | None] = []
         for item, verdict in zip(entries, verdicts):
             env = item.envelope
             try:
                 if verdict == BAD:
                     raise InvalidEntryError(Reason.BAD_SIGNATURE, "signature does not verify", author=env.author, seq=env.seq)
                 entry_format.check_timestamp(env, now_ms)
-                payload = entry_format.check_payload(env, item.payload) if item.payload is not None else None
+                payloads.append(entry_format.check_payload(env, item.payload) if item.payload is not None else None)
+                errors.append(None)
             except InvalidEntryError as e:
-                rejected.append(Rejected(env.author, env.seq, e.reason, str(e)))
+                payloads.append(None)
+                errors.append(e)
+        # A vouch counts only if its voucher is stored too (withdraw_vouches says why).
+        lost = withdraw_vouches(envelopes, verdicts, [e is not None for e in errors])
+        for i, ok in zip(lost, verify_signatures([envelopes[i] for i in lost])):
+            verdicts[i] = SIGNED
+            if not ok:  # step 2 of the check order: it comes before skew and payload
+                errors[i] = InvalidEntryError(Reason.BAD_SIGNATURE, "signature does not verify",
+                                              author=envelopes[i].author, seq=envelopes[i].seq)
+        for item, verdict, payload, error in zip(entries, verdicts, payloads, errors):
+            env = item.envelope
+            if error is not None:
+                rejected.append(Rejected(env.author, env.seq, error.reason, str(error)))
                 continue
             checked.append((item, payload, verdict == VOUCHED))
         with self._write() as batch:
@@ -869,7 +886,12 @@ class Store:
             stored_hash = None
             if head is not None and env.seq <= head.seq:
                 stored_hash = self._hash_at(batch.txn, env.author, record.feed_num, env.seq)
-            placement = place(head, env, stored_hash)
+            try:
+                placement = place(head, env, stored_hash)
+            except InvalidEntryError as e:
+                if e.reason is not Reason.WRONG_PREV:
+                    raise
+                placement = Placement.FORK  # signed by the author over another entry head.seq
             if vouched and placement in (Placement.FORK, Placement.HELD):
                 # Kept as a fork proof or held for later: nothing appended vouches for it.
                 entry_format.check_signature(env)
@@ -886,7 +908,9 @@ class Store:
             if item.payload is not None:
                 self._fill_payload(batch, record, item, payload)
         elif placement is Placement.FORK:
-            kept = self._load(batch.txn, env.author, record.feed_num, env.seq)
+            # A second entry at a seq held, or (wrong_prev) the next seq chained onto another
+            # entry than ours: either way the author signed two histories.
+            kept = self._load(batch.txn, env.author, record.feed_num, min(env.seq, record.head_seq))
             self._record_fork(batch, record, kept.envelope, env)
         else:
             self._hold(batch, record, item)
@@ -1017,6 +1041,10 @@ class Store:
                 place(record.head, item.envelope)
                 payload = entry_format.check_payload(item.envelope, item.payload) if item.payload is not None else None
             except InvalidEntryError as e:
+                if e.reason is Reason.WRONG_PREV:  # held entries had their signatures checked
+                    kept = self._load(batch.txn, author, record.feed_num, record.head_seq)
+                    self._record_fork(batch, record, kept.envelope, item.envelope)
+                    return
                 batch.rejected.append(Rejected(author, item.envelope.seq, e.reason, str(e)))
                 return
             self._append(batch, item, payload)
@@ -1026,8 +1054,10 @@ class Store:
         batch.txn.put(key, msgpack.packb([kept.raw, refused.raw], use_bin_type=True), db=self._db["forks"])
         batch.records[kept.author] = record._replace(flags=record.flags | FEED_FORKED)
         batch.forks.append((kept.author, kept.seq))
-        batch.rejected.append(Rejected(kept.author, kept.seq, Reason.FORK,
-                                       f"fork: a second entry {kept.seq} signed by the author; proof kept, feed frozen"))
+        what = (f"a second entry {kept.seq}" if refused.seq == kept.seq
+                else f"entry {refused.seq} chained onto another entry {kept.seq} than this node's")
+        batch.rejected.append(Rejected(kept.author, refused.seq, Reason.FORK,
+                                       f"fork: {what} signed by the author; proof kept, feed frozen"))
 
     def _hash_at(self, txn: Any, author: bytes, feed_num: int, seq: int) -> bytes | None:
         stored = self._load(txn, author, feed_num, seq)
