@@ -71,3 +71,33 @@ def test_only_one_module_imports_libp2p() -> None:
     users = [p for pkg in ORDER for p in (ROOT / pkg).rglob("*.py")
              if any(n.split(".")[0] == "libp2p" for n in _imports(p))]
     assert len(users) <= 1, users
+
+
+# node/core/ holds the pure cores (the sync protocol, the replication engine, ...): no I/O,
+# no clock of their own. The shells around them (node/*.py) do the trio, LMDB and libp2p.
+PURE_CORE_FORBIDDEN = {"trio", "lmdb", "libp2p", "socket", "asyncio", "multiaddr"}
+
+
+def _core_violations(core: Path) -> list[str]:
+    found = []
+    for path in sorted(core.rglob("*.py")):
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] in PURE_CORE_FORBIDDEN:
+                found.append(f"{path.relative_to(ROOT)} imports {name} (a pure core does no I/O)")
+            elif parts[:2] == ["murmurate", "node"] and parts[2:3] not in (["core"], ["errors"]):
+                found.append(f"{path.relative_to(ROOT)} imports {name} (a shell, from a pure core)")
+    return found
+
+
+def test_pure_cores_import_no_io() -> None:
+    assert _core_violations(ROOT / "node" / "core") == []
+
+
+def test_core_checker_catches_io(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    core = tmp_path / "node" / "core"
+    core.mkdir(parents=True)
+    (core / "bad.py").write_text("import trio\nfrom lmdb import open\nfrom ..replicator import Replicator\n"
+                                 "from .sync import fine\n")
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    assert len(_core_violations(core)) == 3
