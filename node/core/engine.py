@@ -66,7 +66,7 @@ class Engine:
             state = self.peers.get(peer_id)
             if peer_id in self._syncing or self.is_banned(peer_id, now):
                 continue
-            times.append(now if state is None or state.synced_at is None else state.synced_at + self.resync_s)
+            times.append(now if state is None or state.synced_at is None else state.resync_at(self.resync_s))
         for state in self.peers.values():
             if state.peer_id in self.connected or not state.addrs:
                 continue

@@ -47,7 +47,12 @@ class PeerState:
         self.last_error = ""
 
     def resync_due(self, now: float, resync_s: float) -> bool:
-        return self.synced_at is None or now - self.synced_at >= resync_s
+        # The same sum next_timer() names, not `now - synced_at >= resync_s`: in floating
+        # point that can stay false at the very time named, and the timer would fire forever.
+        return self.synced_at is None or now >= self.resync_at(resync_s)
+
+    def resync_at(self, resync_s: float) -> float:
+        return (self.synced_at or 0.0) + resync_s
 
     def retry_soon(self, now: float, resync_s: float) -> None:
         """Sync again after retry_s, doubling the wait each time up to resync_s; a sync that
