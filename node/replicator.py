@@ -542,6 +542,7 @@ class Replicator:
             return False
 
     def _fill_gap(self, peer_id: str, author: bytes) -> None:
+        self._note_connections()  # the candidates are the peers connected now
         self._handle(ev.GapSeen(peer_id, author))
 
     async def _fill_gap_from(self, action: ev.FetchGap) -> None:
@@ -576,16 +577,19 @@ class Replicator:
         at least every second) and run what its timer makes due."""
         while True:
             now = self._now()
-            connected = set(self.host.connected_peers())
-            for peer_id in sorted(connected - self.engine.connected):
-                self._handle(ev.PeerConnected(peer_id))
-            for peer_id in sorted(self.engine.connected - connected):
-                self._handle(ev.PeerDisconnected(peer_id))
+            self._note_connections()
             self._apply(self.engine.handle_timer(now))
             self._wake = trio.Event()
             due = self.engine.next_timer(now)
             with trio.move_on_after(1.0 if due is None else min(1.0, max(0.0, due - now))):
                 await self._wake.wait()
+
+    def _note_connections(self) -> None:
+        connected = set(self.host.connected_peers())
+        for peer_id in sorted(connected - self.engine.connected):
+            self._handle(ev.PeerConnected(peer_id))
+        for peer_id in sorted(self.engine.connected - connected):
+            self._handle(ev.PeerDisconnected(peer_id))
 
     async def _dial(self, peer_id: str, addrs: tuple[str, ...]) -> None:
         for addr in addrs:

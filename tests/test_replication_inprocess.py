@@ -323,3 +323,22 @@ async def test_a_forked_author_cannot_make_honest_nodes_ban_each_other(tmp_path:
         # h, asked by v in turn, has nothing v lacks and is not harmed either.
         await h.replicator.fetch(v.host.peer_id, h.replicator.wants([AUTHOR.public_key]))
         assert not h.replicator._is_banned(v.host.peer_id)
+
+
+async def test_a_gap_seen_in_gossip_is_filled_from_the_peer_that_showed_it(tmp_path: Path) -> None:
+    """The shell's path for the engine's FetchGap: b holds a's entry 5 beyond a gap (as a
+    gossiped entry would arrive), is told where it came from, and fetches 1..4 from a."""
+    async with node(tmp_path, "a", 1) as a, node(tmp_path, "b", 2) as b:
+        write_posts(a, 5)
+        follow(b, a.identity.public_key)
+        fifth = a.store.get(a.identity.public_key, 5).entry
+        assert b.store.ingest([fifth], NOW).held == 1
+        await b.host.dial(a.host.addrs()[0])
+        b.replicator._fill_gap(a.host.peer_id, a.identity.public_key)
+        # The fill counts what it stored just after the commit that shows it: wait for both.
+        with trio.fail_after(20):
+            while not (a.host.peer_id in b.replicator.peers
+                       and b.replicator.peers[a.host.peer_id].entries_received == 5):  # 1-4 and the held 5
+                await trio.sleep(0.02)
+        assert b.store.head(a.identity.public_key).seq == 5
+        assert b.store.feed_info(a.identity.public_key).held == 0 and b.store.verify() == []
