@@ -148,7 +148,7 @@ class Replicator:
             elif isinstance(action, ev.AuthorFlagged):
                 self.stats["authors_flagged"] += 1
                 log.warning("author %s: %s (relayed by %s, who is kept)", encode_id(action.author), action.why,
-                            action.peer_id)
+                            action.peer_id or "no peer: found by the audit")
         if actions:
             self._wake.set()
 
@@ -192,6 +192,10 @@ class Replicator:
     def add_peer(self, peer_id: str, addrs: list[str], source: str) -> None:
         self._handle(ev.PeerAdded(peer_id, tuple(addrs), source))
         self._wake.set()
+
+    def feed_frozen(self, author: bytes, seq: int) -> None:
+        """The audit found entry `seq` of `author` badly signed (node/auditor.py's hook)."""
+        self._handle(ev.FeedFrozen(author, f"the author signed a chain holding a bad signature (entry {seq})"))
 
     def _note_frozen_feeds(self) -> None:
         """Feeds frozen before this run (a fork, an author's bad signature) show in status too."""

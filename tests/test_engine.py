@@ -151,3 +151,10 @@ def test_the_timer_names_a_time_at_which_the_resync_is_due() -> None:
     engine.handle(ev.SyncEnded("p", ev.SyncOutcome.COMPLETED), 2.3)
     due = engine.next_timer(2.3)
     assert engine.handle_timer(due) == [ev.StartSync("p")]
+
+
+def test_a_feed_the_audit_froze_flags_its_author_and_bans_no_one() -> None:
+    engine = Engine()
+    assert engine.handle(ev.FeedFrozen(A, "bad signature"), 0) == [ev.AuthorFlagged(A, "bad signature", "")]
+    assert engine.handle(ev.FeedFrozen(A, "again"), 1) == [] and engine.flagged == {A: "bad signature"}
+    assert not engine.banned

@@ -342,3 +342,15 @@ async def test_a_gap_seen_in_gossip_is_filled_from_the_peer_that_showed_it(tmp_p
                 await trio.sleep(0.02)
         assert b.store.head(a.identity.public_key).seq == 5
         assert b.store.feed_info(a.identity.public_key).held == 0 and b.store.verify() == []
+
+
+async def test_a_bad_signature_the_audit_finds_shows_in_status(tmp_path: Path) -> None:
+    from murmurate.node.auditor import Auditor
+    async with node(tmp_path, "v", 3) as v:
+        follow(v, AUTHOR.public_key)
+        specs = [(NOW - 100 + i, i == 2) for i in range(1, 4)]  # 2 badly signed, 3 signed onto it
+        assert len(v.store.ingest(entries_from(AUTHOR, specs), NOW).appended) == 3
+        auditor = Auditor(v.store, v.writer, on_bad=v.replicator.feed_frozen)
+        await auditor.audit_waiting()
+        feed = next(f for f in v.replicator.status()["feeds"] if f["id"] == encode_id(AUTHOR.public_key))
+        assert "bad signature (entry 2)" in feed["frozen"] and v.replicator.stats["authors_flagged"] == 1

@@ -126,6 +126,10 @@ class Engine:
             return [ev.RestartLive()]
         elif isinstance(event, ev.PeerMisbehaviour):
             return self._misbehaved(event, now)
+        elif isinstance(event, ev.FeedFrozen):
+            if event.author not in self.flagged:
+                self.flagged[event.author] = event.why
+                return [ev.AuthorFlagged(event.author, event.why, "")]
         else:  # pragma: no cover - a new event type without a branch is our bug
             raise TypeError(f"unknown event {event!r}")
         return []

@@ -139,7 +139,16 @@ class PeerMisbehaviour:
     author: bytes | None = None
 
 
-Event = (PeerAdded | PeerConnected | PeerDisconnected | DialSucceeded | DialFailed | SyncCaughtUp | SyncEnded
+@dataclass(frozen=True)
+class FeedFrozen:
+    """The node's own audit found an entry its author signed badly (store/audit.py): the
+    store froze the feed; no peer is to blame for it."""
+
+    author: bytes
+    why: str
+
+
+Event = (FeedFrozen | PeerAdded | PeerConnected | PeerDisconnected | DialSucceeded | DialFailed | SyncCaughtUp | SyncEnded
          | HeadsSeen | GapSeen | GapFillEnded | FeedsChanged | PeerMisbehaviour)
 
 
