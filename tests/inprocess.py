@@ -40,7 +40,7 @@ async def node(tmp_path: Path, name: str, seed: int, *, wanted: Callable[[], lis
         writer = StoreWriter(store)
         await nursery.start(writer.run)
         async with open_host(HostConfig(seed=identity.seed)) as host:
-            replicator = Replicator(host, store, writer, identity.public_key, now_ms=lambda: NOW,
+            replicator = Replicator(host, writer.view, writer, identity.public_key, now_ms=lambda: NOW,
                                     auto_sync=auto_sync, resync_s=resync_s, wanted=wanted,
                                     gossip_topics=gossip_topics, serve_refusal=serve_refusal)
             await nursery.start(replicator.run)
