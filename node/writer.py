@@ -4,6 +4,12 @@ Every write (entries from peers, the user's own posts, dropped payloads) goes th
 bounded channel to this task, which runs it as one LMDB transaction in a worker thread
 (`trio.to_thread.run_sync`) and, after the commit, tells its listeners what was appended.
 Callers wait for their own result; a full channel makes them wait (back-pressure).
+
+The audit (node/auditor.py) checks later the signatures ingest took on a later entry's
+word; it waits for commits to pause, so a feed that floods without pause would outrun it.
+Once `max_unaudited` entries wait, ingest checks every signature itself until the audit
+catches up: the backlog stays under max_unaudited plus one batch, and a flood's intake
+slows to what the cores can verify (bench/flood.py).
 """
 
 from __future__ import annotations
@@ -39,9 +45,14 @@ class _Job:
     error: BaseException | None = None
 
 
+MAX_UNAUDITED = 10_000
+
+
 class StoreWriter:
-    def __init__(self, store: Store, *, queue: int = 64) -> None:
+    def __init__(self, store: Store, *, queue: int = 64, max_unaudited: int = MAX_UNAUDITED) -> None:
         self.store = store
+        self.max_unaudited = max_unaudited
+        self.fully_verified = 0  # entries ingested with every signature checked: the audit lagged
         self._send, self._recv = trio.open_memory_channel[_Job](queue)
         self._listeners: list[trio.MemorySendChannel[Committed]] = []
         self._committed = trio.Event()
@@ -77,7 +88,15 @@ class StoreWriter:
         return recv
 
     async def ingest(self, entries: Sequence[Entry], now_ms: int) -> IngestReport:
-        return await self._submit(lambda store: store.ingest(entries, now_ms), own=False)
+        return await self._submit(lambda store: self.ingest_now(store, entries, now_ms), own=False)
+
+    def ingest_now(self, store: Store, entries: Sequence[Entry], now_ms: int) -> IngestReport:
+        """Ingest inside a write job: one signature per run while the audit keeps up, every
+        signature once max_unaudited entries wait for it."""
+        defer = store.unaudited_count() < self.max_unaudited
+        if not defer:
+            self.fully_verified += len(entries)
+        return store.ingest(entries, now_ms, defer_audit=defer)
 
     async def append_own(self, identity: SigningIdentity, payload_type: int, payload: dict[str, Any],
                          now_ms: int) -> Entry:

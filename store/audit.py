@@ -63,6 +63,10 @@ class Runs:
         self._open[feed_num] = run
         self.done.append(run)
 
+    def count(self) -> int:
+        """How many entries the runs hold."""
+        return sum(last - first + 1 for first, last in self.done)
+
     def write(self, txn: Any, db: Any) -> None:
         for first, last in self.done:
             txn.put(U64.pack(first), U64.pack(last), db=db)

@@ -55,7 +55,7 @@ from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
 from .records import (LOG_HEAD, LOG_PAYLOAD_DROPPED, SEQ_ITEM, TIMELINE_KEY, U32, U64, FEED_BAD_SIGNATURE,
                       FEED_FORKED, FeedRecord,
                       decode_cursor, encode_cursor, log_frame_size, pack_log, unpack_log)
-from .verify import BAD, VOUCHED, verify_chained, verify_signatures
+from .verify import BAD, SIGNED, VOUCHED, verify_chained, verify_signatures
 
 # 1: feeds, log and the timeline, thread, hashtag, mention and follow indexes.
 # 2: + the social indexes (store/social.py); a version 1 store is migrated on open by
@@ -146,6 +146,7 @@ class Store:
 
     def __init__(self, path: str | Path, *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False) -> None:
         self.path = Path(path)
+        self._unaudited: int | None = None  # unaudited_count's cache, kept by ingest and settle_audit
         if not readonly:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
@@ -239,7 +240,7 @@ class Store:
             self._append(batch, new, payload)
         return new
 
-    def ingest(self, entries: Sequence[Entry], now_ms: int) -> IngestReport:
+    def ingest(self, entries: Sequence[Entry], now_ms: int, *, defer_audit: bool = True) -> IngestReport:
         """Verify and store entries from outside, in one transaction.
 
         Every entry gets the full check (limits, signature, payload hash and form, clock
@@ -258,7 +259,9 @@ class Store:
         # the GIL the writer holds, and bench/ingest.py showed no gain.
         checked: list[tuple[Entry, dict[str, Any] | None, bool]] = []
         rejected: list[Rejected] = []
-        verdicts = verify_chained([e.envelope for e in entries])
+        envelopes = [e.envelope for e in entries]
+        verdicts = (verify_chained(envelopes) if defer_audit else
+                    [SIGNED if ok else BAD for ok in verify_signatures(envelopes)])
         for item, verdict in zip(entries, verdicts):
             env = item.envelope
             try:
@@ -275,6 +278,8 @@ class Store:
             for item, payload, vouched in checked:
                 self._ingest_one(batch, item, payload, vouched)
             batch.unaudited.write(batch.txn, self._db["unaudited"])
+        if self._unaudited is not None:
+            self._unaudited += batch.unaudited.count()
         return IngestReport(tuple(batch.appended), batch.duplicates, batch.held, tuple(batch.forks),
                             tuple(batch.rejected), tuple(batch.appended_types))
 
@@ -742,8 +747,10 @@ class Store:
 
     def unaudited_count(self) -> int:
         """Entries stored on a later entry's signature whose own signatures wait for the audit."""
-        with self._env.begin() as txn:
-            return audit.pending(txn, self._db["unaudited"])
+        if self._unaudited is None:  # counted once; ingest and settle_audit keep it since
+            with self._env.begin() as txn:
+                self._unaudited = audit.pending(txn, self._db["unaudited"])
+        return self._unaudited
 
     def check_unaudited(self, limit: int = 2_000) -> AuditResult:
         """Verify up to `limit` waiting signatures. Read only: hand the result to settle_audit."""
@@ -766,6 +773,8 @@ class Store:
                 record = self._record(batch, author, create=False)
                 if record is not None:
                     batch.records[author] = record._replace(flags=record.flags | FEED_BAD_SIGNATURE)
+        if self._unaudited is not None:
+            self._unaudited -= result.checked
         return list(result.bad)
 
     def audit_all(self, batch: int = 2_000) -> list[tuple[bytes, int]]:

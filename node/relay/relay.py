@@ -400,6 +400,10 @@ class Relay:
                    self.media.refused if self.media else 0),
             Metric(m + "errors_total", "counter", "peers cut off, bad gossip, handler and API errors", errors),
             Metric(m + "write_transactions_total", "counter", "store transactions", self.writer.transactions),
+            Metric(m + "unaudited_entries", "gauge", "entries whose own signatures wait for the audit",
+                   self.store.unaudited_count()),
+            Metric(m + "fully_verified_entries_total", "counter",
+                   "entries ingested with every signature checked because the audit lagged", self.writer.fully_verified),
         ]
 
     # Shared with the daemon: it only needs .host and .replicator.
@@ -425,7 +429,7 @@ class QuotaWriter(StoreWriter):
             usage = {a: policy.account(store, a) for a in authors}
             kept, _, cut = policy.trim(entries, usage, quota, authors)
             outcome.update(cut=cut, refused=len(entries) - len(kept))
-            return store.ingest(kept, now_ms) if kept else IngestReport()
+            return self.ingest_now(store, kept, now_ms) if kept else IngestReport()
 
         report = await self._submit(job, own=False)
         if outcome.get("refused"):
