@@ -229,7 +229,8 @@ class ApiServer:
         status = self.d.replicator.status()
         return {**status, "id": encode_id(self.d.identity.public_key), "peer_id": self.d.host.peer_id,
                 "addrs": self.d.host.addrs(), "entries": self.d.store.count_entries(),
-                "unaudited": await trio.to_thread.run_sync(self.d.store.unaudited_count)}
+                "unaudited": await trio.to_thread.run_sync(self.d.store.unaudited_count),
+                "storage": storage_status(self.d.writer)}
 
     async def m_verify(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         return await trio.to_thread.run_sync(self.d.node.verify)
@@ -374,3 +375,10 @@ def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {name!r} must be an integer from {low} to {high}")
     return value
+
+
+def storage_status(writer: Any) -> dict[str, Any]:
+    """What the storage caps refuse now (node/core/caps.py): feeds stopped at the per-feed
+    cap, and why the whole store takes no more ("" while it does)."""
+    return {"capped_feeds": [{"id": encode_id(a), "why": why} for a, why in writer.capped.items()],
+            "store_full": writer.node_full, "refused_entries": writer.cap_refused}

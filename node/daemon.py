@@ -96,7 +96,7 @@ class Daemon:
         self.env = env
         self.now_ms = now_ms
         self.store = node.store
-        self.writer = StoreWriter(self.store)
+        self.writer = StoreWriter(self.store, caps=node.config.caps)
         self.socket = socket_path(node.home, env)
         self._stop = trio.Event()
         self.host: Any = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .core.caps import MIB, StorageCaps
 from .core.text import DEFAULT_MAX_CHARS
 from .errors import UsageError
 
@@ -21,6 +22,7 @@ from .errors import UsageError
 class Config:
     max_post_chars: int = DEFAULT_MAX_CHARS
     store_map_size_mb: int = 64 * 1024
+    caps: StorageCaps = StorageCaps()
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,25 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
         raise UsageError(f"{where}: post.max_chars must be an integer from 1 to 5000")
     if not isinstance(map_size, int) or not 1 <= map_size <= 16 * 1024 * 1024:
         raise UsageError(f"{where}: store.map_size_mb must be a positive integer (MiB)")
-    return Config(max_chars, map_size)
+    return Config(max_chars, map_size, parse_caps(store, where))
+
+
+def parse_caps(store: dict[str, Any], where: str) -> StorageCaps:
+    """The storage caps in a config's [store] table (config.toml and relay.toml alike)."""
+    d = StorageCaps()
+
+    def number(key: str, default: int, low: int, high: int) -> int:
+        value = store.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise UsageError(f"{where}: store.{key} must be an integer from {low} to {high}")
+        return value
+
+    return StorageCaps(
+        max_feed_entries=number("max_feed_entries", d.max_feed_entries, 1, 10**10),
+        max_feed_bytes=number("max_feed_mb", d.max_feed_bytes // MIB, 1, 16 << 20) * MIB,
+        max_store_bytes=number("max_store_mb", d.max_store_bytes // MIB, 0, 16 << 20) * MIB,
+        min_free_disk_bytes=number("min_free_disk_mb", d.min_free_disk_bytes // MIB, 0, 16 << 20) * MIB,
+    )
 
 
 def runtime_dir(env: Mapping[str, str]) -> Path:

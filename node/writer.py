@@ -10,11 +10,18 @@ word; it waits for commits to pause, so a feed that floods without pause would o
 Once `max_unaudited` entries wait, ingest checks every signature itself until the audit
 catches up: the backlog stays under max_unaudited plus one batch, and a flood's intake
 slows to what the cores can verify (bench/flood.py).
+
+With `caps` (node/core/caps.py), ingest also stops other authors' feeds at the per-feed
+caps and the node at its size cap, before storing: such entries come back in the report's
+`rejected` as FEED_CAP / NODE_CAP (the replicator bans no one for them), and `capped` /
+`node_full` say what is refused now (the API's status, the relay's metrics).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +29,11 @@ from typing import Any
 import trio
 
 from murmurate.crypto import SigningIdentity
-from murmurate.store import Entry, IngestReport, Store
+from murmurate.crypto import encode_id
+from murmurate.store import Entry, IngestReport, Reason, Rejected, Store
+
+from .core import caps as storage
+from .feed_usage import account
 
 log = logging.getLogger("murmurate.writer")
 
@@ -49,9 +60,14 @@ MAX_UNAUDITED = 10_000
 
 
 class StoreWriter:
-    def __init__(self, store: Store, *, queue: int = 64, max_unaudited: int = MAX_UNAUDITED) -> None:
+    def __init__(self, store: Store, *, queue: int = 64, max_unaudited: int = MAX_UNAUDITED,
+                 caps: storage.StorageCaps | None = None) -> None:
         self.store = store
         self.max_unaudited = max_unaudited
+        self.caps = caps
+        self.capped: dict[bytes, str] = {}  # feeds refused by the per-feed caps -> why
+        self.node_full = ""                 # why the node cap refuses entries now ("" while it does not)
+        self.cap_refused = 0                # entries refused by the caps since start
         self.fully_verified = 0  # entries ingested with every signature checked: the audit lagged
         self._send, self._recv = trio.open_memory_channel[_Job](queue)
         self._listeners: list[trio.MemorySendChannel[Committed]] = []
@@ -93,10 +109,38 @@ class StoreWriter:
     def ingest_now(self, store: Store, entries: Sequence[Entry], now_ms: int) -> IngestReport:
         """Ingest inside a write job: one signature per run while the audit keeps up, every
         signature once max_unaudited entries wait for it."""
+        refused: list[storage.Refusal] = []
+        if self.caps is not None and entries:
+            entries, refused = self._within_caps(store, entries)
         defer = store.unaudited_count() < self.max_unaudited
         if not defer:
             self.fully_verified += len(entries)
-        return store.ingest(entries, now_ms, defer_audit=defer)
+        report = store.ingest(entries, now_ms, defer_audit=defer) if entries else IngestReport()
+        if refused:
+            report = dataclasses.replace(report, rejected=report.rejected + tuple(
+                Rejected(r.author, r.seq, r.reason, f"{r.reason.value}: {r.message}") for r in refused))
+        return report
+
+    def _within_caps(self, store: Store, entries: Sequence[Entry]) -> tuple[Sequence[Entry], list[storage.Refusal]]:
+        assert self.caps is not None
+        own = store.self_id
+        feeds = {a: account(store, a, save_after=1_000) for a in {e.envelope.author for e in entries} if a != own}
+        used, map_size = store.space()
+        room = storage.node_room(used, map_size, shutil.disk_usage(store.path).free, self.caps)
+        kept, refused = storage.fit(entries, feeds, self.caps, room, own)
+        node_full = ""
+        for r in refused:
+            if r.reason is Reason.NODE_CAP:
+                node_full = r.message
+            elif r.author not in self.capped:
+                self.capped[r.author] = r.message
+                log.warning("storage cap: %s: %s", encode_id(r.author), r.message)
+        if node_full and not self.node_full:
+            log.warning("storage cap: %s", node_full)
+        if refused or kept:
+            self.node_full = node_full  # a batch that stored something (or was refused) says how it stands
+        self.cap_refused += len(refused)
+        return kept, refused
 
     async def append_own(self, identity: SigningIdentity, payload_type: int, payload: dict[str, Any],
                          now_ms: int) -> Entry:

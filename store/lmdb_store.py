@@ -450,6 +450,12 @@ class Store:
         with self._env.begin() as txn:
             return txn.stat(self._db["log"])["entries"]
 
+    def space(self) -> tuple[int, int]:
+        """(bytes the store file uses, up to its last page; the map's size): the storage caps'
+        figures, without disk_usage's walk of every sub-database."""
+        info = self._env.info()
+        return (info["last_pgno"] + 1) * self._env.stat()["psize"], info["map_size"]
+
     def disk_usage(self) -> dict[str, int]:
         """Bytes in use: the whole file up to its last page, and per sub-database."""
         info = self._env.info()

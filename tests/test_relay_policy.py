@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from murmurate.crypto import InvalidIdError, SigningIdentity, encode_id
-from murmurate.store import PayloadType, Store, create_entry, encode_frame
+from murmurate.store import PayloadType, Store, create_entry, encode_frame, entry_frame_size
 from murmurate.node.relay import RelayConfigError, parse_relay_config
 from murmurate.node.core.media import named_blobs
 from murmurate.node.relay import policy

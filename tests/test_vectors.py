@@ -172,8 +172,9 @@ def test_canonical_vector(case: dict[str, Any]) -> None:
 # -- coverage and drift ---------------------------------------------------------------------
 
 MIN_CASES = {"entries.json": 25, "ids.json": 15, "keyfile.json": 12, "canonical.json": 60}
-# Refusals that only the store can give (they need its state): the rest must all appear.
-STORE_ONLY = {Reason.SEQ_GAP.value, Reason.FEED_FROZEN.value}
+# Refusals that only the store or the node's storage caps can give (they need its state):
+# the rest must all appear.
+STORE_ONLY = {Reason.SEQ_GAP.value, Reason.FEED_FROZEN.value, Reason.FEED_CAP.value, Reason.NODE_CAP.value}
 REQUIRED = {
     "entries.json": {p.value for p in Placement} | {r.value for r in Reason} - STORE_ONLY,
     "ids.json": {"ok"} | set(ID_MESSAGES),

@@ -14,7 +14,9 @@ from typing import Any
 
 from murmurate.crypto import InvalidIdError, decode_id
 
+from ..core.caps import StorageCaps
 from ..errors import UsageError
+from ..home import parse_caps
 
 
 class RelayConfigError(UsageError):
@@ -48,6 +50,7 @@ class RelayConfig:
     log_format: str = "json"           # "json" (one object a line) or "text"
     log_level: str = "info"
     store_map_size_mb: int = 64 * 1024
+    storage: StorageCaps = StorageCaps()   # per-feed and whole-store caps ([store] table)
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -65,7 +68,7 @@ _TABLES = {
     "quota": {"max_entries", "max_bytes", "max_follows", "max_blobs", "max_blob_bytes"},
     "metrics": {"listen"},
     "log": {"format", "level"},
-    "store": {"map_size_mb"},
+    "store": {"map_size_mb", "max_feed_entries", "max_feed_mb", "max_store_mb", "min_free_disk_mb"},
 }
 
 
@@ -142,7 +145,15 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
         log_level=log_level,
         store_map_size_mb=int(c.number(sto, "map_size_mb", defaults.store_map_size_mb, 1, 16 * 1024 * 1024,
                                        "store.", integer=True)),
+        storage=_caps(sto, where),
     )
+
+
+def _caps(store: dict[str, Any], where: str) -> StorageCaps:
+    try:
+        return parse_caps(store, where)
+    except UsageError as e:
+        raise RelayConfigError(str(e)) from None
 
 
 class _Checker:
