@@ -331,7 +331,8 @@ class Replicator:
                         if caught_up is not None:
                             caught_up(stored)
                         continue
-                    report = await self.writer.ingest(entries, self.now_ms())
+                    # (quota: live entries are checked in full while the audit lags, node/writer.py)
+                    report = await self.writer.ingest(entries, self.now_ms(), live=live_phase)
                     stored += len(report.appended)
                     self.stats["live_in" if live_phase else "synced_entries"] += len(report.appended)
                     hostile = [r for r in report.rejected if r.reason in HOSTILE]

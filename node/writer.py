@@ -7,9 +7,12 @@ Callers wait for their own result; a full channel makes them wait (back-pressure
 
 The audit (node/auditor.py) checks later the signatures ingest took on a later entry's
 word; it waits for commits to pause, so a feed that floods without pause would outrun it.
-Once `max_unaudited` entries wait, ingest checks every signature itself until the audit
-catches up: the backlog stays under max_unaudited plus one batch, and a flood's intake
-slows to what the cores can verify (bench/flood.py).
+Once `max_unaudited` entries wait, ingest checks every signature of live entries itself
+until the audit catches up: the backlog stays under max_unaudited plus one live batch,
+and a live flood's intake slows to what the cores can verify (bench/flood.py). A
+catch-up is not throttled so: it ends (it brings what the peer holds, at most the
+per-feed caps), and then commits pause and the audit runs; checking all of a 100,000-entry
+catch-up's signatures would halve its rate (docs/performance.md, "Catch-up").
 
 With `caps` (node/core/caps.py), ingest also stops other authors' feeds at the per-feed
 caps and the node at its size cap, before storing: such entries come back in the report's
@@ -103,16 +106,18 @@ class StoreWriter:
         self._listeners.append(send)
         return recv
 
-    async def ingest(self, entries: Sequence[Entry], now_ms: int) -> IngestReport:
-        return await self._submit(lambda store: self.ingest_now(store, entries, now_ms), own=False)
+    async def ingest(self, entries: Sequence[Entry], now_ms: int, *, live: bool = False) -> IngestReport:
+        """Store entries from peers. `live`: pushed as they were stored (a live stream), not
+        a catch-up: these are checked in full while the audit lags."""
+        return await self._submit(lambda store: self.ingest_now(store, entries, now_ms, live), own=False)
 
-    def ingest_now(self, store: Store, entries: Sequence[Entry], now_ms: int) -> IngestReport:
-        """Ingest inside a write job: one signature per run while the audit keeps up, every
-        signature once max_unaudited entries wait for it."""
+    def ingest_now(self, store: Store, entries: Sequence[Entry], now_ms: int, live: bool = False) -> IngestReport:
+        """Ingest inside a write job: one signature per run, except live entries while
+        max_unaudited entries wait for the audit (then every signature)."""
         refused: list[storage.Refusal] = []
         if self.caps is not None and entries:
             entries, refused = self._within_caps(store, entries)
-        defer = store.unaudited_count() < self.max_unaudited
+        defer = not live or store.unaudited_count() < self.max_unaudited
         if not defer:
             self.fully_verified += len(entries)
         report = store.ingest(entries, now_ms, defer_audit=defer) if entries else IngestReport()

@@ -200,3 +200,18 @@ async def test_a_live_flood_leaves_at_most_max_unaudited_entries_for_the_audit(t
         assert sink.store.unaudited_count() < bound + sync.MAX_BATCH_ENTRIES
         assert sink.writer.fully_verified > 0
         assert sink.store.audit_all() == [] and sink.store.verify() == []
+
+
+async def test_a_catch_up_is_not_throttled_by_the_audit_backlog_bound(tmp_path: Path) -> None:
+    # A catch-up ends (it brings what the peer holds), then the audit runs; checking all its
+    # signatures at ingest would halve its rate. Only live entries are checked in full.
+    from murmurate.node.writer import StoreWriter
+    async with node(tmp_path, "source", 1) as source, \
+            node(tmp_path, "sink", 2, writer=lambda store: StoreWriter(store, max_unaudited=100)) as sink:
+        for i in range(600):
+            await source.writer.append_own(source.identity, PayloadType.POST, {"text": f"p {i}"}, NOW - 1000 + i)
+        await sink.host.dial(source.host.addrs()[0])
+        author = source.identity.public_key
+        assert await sink.replicator.fetch(source.host.peer_id, sink.replicator.wants([author])) == 600
+        assert sink.writer.fully_verified == 0 and sink.store.unaudited_count() > 100
+        assert sink.store.audit_all() == []

@@ -450,7 +450,7 @@ class QuotaWriter(StoreWriter):
         super().__init__(store, caps=relay.config.storage)
         self.relay = relay
 
-    async def ingest(self, entries: Sequence[Entry], now_ms: int) -> IngestReport:
+    async def ingest(self, entries: Sequence[Entry], now_ms: int, *, live: bool = False) -> IngestReport:
         users = set(self.relay.users)
         quota = self.relay.config.quota
         outcome: dict[str, Any] = {}
@@ -462,7 +462,7 @@ class QuotaWriter(StoreWriter):
             authors = {e.envelope.author for e in entries}
             paid = {a for a in authors if a in users or a in sharers}
             if not paid:
-                return self.ingest_now(store, entries, now_ms)
+                return self.ingest_now(store, entries, now_ms, live)
             usage = {a: policy.account(store, a, save_after=1_000) for a in paid}
             payers = {u for a in paid for u in ((a,) if a in users else sharers[a])}
             relevant = {a: s for a, s in sharers.items() if payers.intersection(s)}
@@ -470,7 +470,7 @@ class QuotaWriter(StoreWriter):
             kept, _, cut = policy.trim(entries, usage, quota, users & authors, sharers, charged)
             over = {u for a in cut for u in ((a,) if a in users else sharers[a])}
             outcome.update(cut=over, refused=len(entries) - len(kept))
-            return self.ingest_now(store, kept, now_ms) if kept else IngestReport()
+            return self.ingest_now(store, kept, now_ms, live) if kept else IngestReport()
 
         report = await self._submit(job, own=False)
         if outcome.get("refused"):
