@@ -71,6 +71,10 @@ class StoreWriter:
         self.capped: dict[bytes, str] = {}  # feeds refused by the per-feed caps -> why
         self.node_full = ""                 # why the node cap refuses entries now ("" while it does not)
         self.cap_refused = 0                # entries refused by the caps since start
+        # Feed sizes as the caps last saw them, moved on by what ingest appends: a catch-up's
+        # batch names hundreds of feeds, and recounting each from the store cost ~20% of its
+        # rate. Any other write job (an import, an audit) may change them: it clears this.
+        self._sizes: dict[bytes, storage.Usage] = {}
         self.fully_verified = 0  # entries ingested with every signature checked: the audit lagged
         self._send, self._recv = trio.open_memory_channel[_Job](queue)
         self._listeners: list[trio.MemorySendChannel[Committed]] = []
@@ -121,6 +125,8 @@ class StoreWriter:
         if not defer:
             self.fully_verified += len(entries)
         report = store.ingest(entries, now_ms, defer_audit=defer) if entries else IngestReport()
+        if self.caps is not None and report.appended:
+            self._moved_on(entries, report)
         if refused:
             report = dataclasses.replace(report, rejected=report.rejected + tuple(
                 Rejected(r.author, r.seq, r.reason, f"{r.reason.value}: {r.message}") for r in refused))
@@ -129,7 +135,12 @@ class StoreWriter:
     def _within_caps(self, store: Store, entries: Sequence[Entry]) -> tuple[Sequence[Entry], list[storage.Refusal]]:
         assert self.caps is not None
         own = store.self_id
-        feeds = {a: account(store, a, save_after=1_000) for a in {e.envelope.author for e in entries} if a != own}
+        feeds = {}
+        for author in {e.envelope.author for e in entries}:
+            if author != own:
+                known = self._sizes.get(author)
+                feeds[author] = known if known is not None else account(store, author, save_after=1_000)
+        self._sizes.update(feeds)
         used, map_size = store.space()
         room = storage.node_room(used, map_size, shutil.disk_usage(store.path).free, self.caps)
         kept, refused = storage.fit(entries, feeds, self.caps, room, own)
@@ -147,6 +158,19 @@ class StoreWriter:
         self.cap_refused += len(refused)
         return kept, refused
 
+    def _moved_on(self, entries: Sequence[Entry], report: IngestReport) -> None:
+        """Add what the batch appended to the known feed sizes; a feed that took anything
+        else (a held entry the batch let in) is forgotten, to be recounted."""
+        sizes = {(e.envelope.author, e.envelope.seq): e for e in entries}
+        for author, seq in report.appended:
+            known = self._sizes.get(author)
+            item = sizes.get((author, seq))
+            if known is None:
+                continue
+            if item is None or seq != known.entries + 1:
+                del self._sizes[author]
+                continue
+            self._sizes[author] = storage.Usage(seq, known.bytes + storage.entry_frame_size(item))
     async def append_own(self, identity: SigningIdentity, payload_type: int, payload: dict[str, Any],
                          now_ms: int) -> Entry:
         return await self._submit(lambda store: _Own(store.append_own(identity, payload_type, payload, now_ms)),
@@ -154,7 +178,10 @@ class StoreWriter:
 
     async def call(self, fn: Callable[[Store], Any]) -> Any:
         """Run any other write (drop_payload, set_self, put_peer) in turn."""
-        return await self._submit(fn, own=False)
+        def job(store: Store) -> Any:
+            self._sizes.clear()
+            return fn(store)
+        return await self._submit(job, own=False)
 
     async def _submit(self, fn: Callable[[Store], Any], *, own: bool) -> Any:
         job = _Job(fn, own)

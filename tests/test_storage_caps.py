@@ -88,6 +88,9 @@ async def test_a_feed_over_its_cap_is_refused_without_banning_the_peer_and_the_n
         assert stored == 10 and sink.store.head(author).seq == 10
         assert sink.replicator.banned == {}  # a cap is no fault of the peer
         assert "10 entries" in sink.writer.capped[author] and sink.writer.cap_refused >= 20
+        # The writer's running count of the feed agrees with a count from the store.
+        from murmurate.node.feed_usage import account
+        assert sink.writer._sizes[author] == account(sink.store, author, save_after=10**9)
         # The sink's own feed is never capped.
         for i in range(12):
             await sink.writer.append_own(sink.identity, PayloadType.POST, {"text": f"mine {i}"}, NOW + i)
@@ -111,3 +114,38 @@ async def test_a_full_store_refuses_other_authors_entries_with_node_cap(tmp_path
         report = await sink.writer.ingest(
             [e.entry for e in source.store.entries(author, from_seq=stored + 1, limit=1)], NOW)
         assert [r.reason for r in report.rejected] == [Reason.NODE_CAP] and not report.appended
+
+
+def test_the_status_text_names_capped_feeds_and_a_full_store() -> None:
+    from murmurate.ui import render
+    base = {"id": "mur_me", "peer_id": "12D3", "addrs": [], "peers": 0, "entries": 5, "feeds": []}
+    assert "capped" not in render.status(base) and "store full" not in render.status(base)
+    text = render.status({**base, "storage": {"capped_feeds": [{"id": "mur_x", "why": "this feed holds 10 entries"}],
+                                              "store_full": "this node's store is full", "refused_entries": 3}})
+    assert "capped feed mur_x: this feed holds 10 entries" in text and "store full: this node's store is full" in text
+
+
+def test_a_daemon_reads_its_caps_from_config_toml_and_its_status_says_what_they_refuse(tmp_path: Path) -> None:
+    from daemons import DaemonProcess, wait_until
+    a = DaemonProcess(tmp_path, "a").init()
+    b = DaemonProcess(tmp_path, "b").init()
+    try:
+        (b.home / "config.toml").write_text("[store]\nmax_feed_entries = 5\n")
+        a.start()
+        b.start()
+        for i in range(9):
+            a.call("post", text=f"post {i}")
+        b.call("follow", id=a.id)
+        b.call("connect", addr=a.addr)
+        def capped_and_stored() -> dict | None:
+            s = b.call("status")
+            have = next((f["have"] for f in s["feeds"] if f["id"] == a.id), 0)
+            return s if s["storage"]["capped_feeds"] and have >= 5 else None
+        status = wait_until(capped_and_stored, what="b to store 5 of a's entries and report the feed capped")
+        assert status["storage"]["capped_feeds"][0]["id"] == a.id
+        assert "5 entries" in status["storage"]["capped_feeds"][0]["why"]
+        assert next(f for f in status["feeds"] if f["id"] == a.id)["have"] == 5
+        assert status["banned"] == 0 and "capped feed" in b.cli("status").stdout
+    finally:
+        a.close()
+        b.close()

@@ -82,6 +82,11 @@ def status(s: dict[str, Any]) -> str:
     for f in s["feeds"]:
         behind = "up to date" if f["behind"] == 0 else f"{f['behind']} behind"
         lines.append(f"  {f['id']}  have {f['have']} of {f['known']} known  ({behind})")
+    storage = s.get("storage") or {}  # what the storage caps refuse (docs/operations.md, "Disk full")
+    if storage.get("store_full"):
+        lines.append(f"store full: {storage['store_full']}")
+    for f in storage.get("capped_feeds", []):
+        lines.append(f"capped feed {f['id']}: {f['why']}")
     return "\n".join(lines)
 
 

@@ -82,7 +82,7 @@ def fit(entries: Sequence[Entry], feeds: Mapping[bytes, Usage], caps: StorageCap
         why = None
         if grown.entries > caps.max_feed_entries:
             why = Refusal(author, env.seq, Reason.FEED_CAP,
-                          f"this feed holds {now.entries} entries, this node's cap for another author's feed")
+                          f"this feed holds {now.entries} entries, the most this node stores of another author's feed")
         elif grown.bytes > caps.max_feed_bytes:
             why = Refusal(author, env.seq, Reason.FEED_CAP,
                           f"this feed holds {now.bytes} bytes; this node stores at most "
