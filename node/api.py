@@ -274,6 +274,10 @@ class ApiServer:
                         continue
                     await conn.send(rpc.encode_notification("event", {
                         "subscription": sub_id, "kind": "entry", "item": entry_view(stored)}))
+                for author, why in commit.caps:  # the storage caps began refusing (operations.md)
+                    await conn.send(rpc.encode_notification("event", {
+                        "subscription": sub_id, "kind": "storage_cap",
+                        "feed": encode_id(author) if author else None, "why": why}))
         except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
             return
         if sub_id in conn.subscriptions and not conn.closed:

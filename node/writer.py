@@ -43,11 +43,14 @@ log = logging.getLogger("murmurate.writer")
 
 @dataclass(frozen=True)
 class Committed:
-    """Entries appended by one transaction, in order: (author, seq), and their payload types."""
+    """Entries appended by one transaction, in order: (author, seq), and their payload types.
+    `caps`: what the storage caps began refusing in this job, (author, why) per feed newly
+    capped and (b"", why) when the whole store fills (such a job may append nothing)."""
 
     appended: tuple[tuple[bytes, int], ...]
     own: bool = False
     types: tuple[int, ...] = ()
+    caps: tuple[tuple[bytes, str], ...] = ()
 
 
 @dataclass
@@ -75,6 +78,7 @@ class StoreWriter:
         # batch names hundreds of feeds, and recounting each from the store cost ~20% of its
         # rate. Any other write job (an import, an audit) may change them: it clears this.
         self._sizes: dict[bytes, storage.Usage] = {}
+        self._cap_news: list[tuple[bytes, str]] = []  # for the next Committed (filled in the job's thread)
         self.fully_verified = 0  # entries ingested with every signature checked: the audit lagged
         self._send, self._recv = trio.open_memory_channel[_Job](queue)
         self._listeners: list[trio.MemorySendChannel[Committed]] = []
@@ -92,8 +96,10 @@ class StoreWriter:
                 self.transactions += 1
                 job.done.set()
                 appended, types = _appended(job.result)
+                news, self._cap_news = tuple(self._cap_news), []
+                if appended or news:
+                    self._notify(Committed(appended, job.own, types, news))
                 if appended:
-                    self._notify(Committed(appended, job.own, types))
                     self._committed.set()
                     self._committed = trio.Event()
 
@@ -150,8 +156,10 @@ class StoreWriter:
                 node_full = r.message
             elif r.author not in self.capped:
                 self.capped[r.author] = r.message
+                self._cap_news.append((r.author, r.message))
                 log.warning("storage cap: %s: %s", encode_id(r.author), r.message)
         if node_full and not self.node_full:
+            self._cap_news.append((b"", node_full))
             log.warning("storage cap: %s", node_full)
         if refused or kept:
             self.node_full = node_full  # a batch that stored something (or was refused) says how it stands

@@ -135,6 +135,7 @@ def test_a_daemon_reads_its_caps_from_config_toml_and_its_status_says_what_they_
         b.start()
         for i in range(9):
             a.call("post", text=f"post {i}")
+        events = b.subscribe()
         b.call("follow", id=a.id)
         b.call("connect", addr=a.addr)
         def capped_and_stored() -> dict | None:
@@ -146,6 +147,11 @@ def test_a_daemon_reads_its_caps_from_config_toml_and_its_status_says_what_they_
         assert "5 entries" in status["storage"]["capped_feeds"][0]["why"]
         assert next(f for f in status["feeds"] if f["id"] == a.id)["have"] == 5
         assert status["banned"] == 0 and "capped feed" in b.cli("status").stdout
+        # Subscribers hear it once, as an event (the socket's 60 s timeout bounds the wait).
+        while (event := events.next_notification()["params"])["kind"] != "storage_cap":
+            pass
+        assert event["feed"] == a.id and "5 entries" in event["why"]
+        events.close()
     finally:
         a.close()
         b.close()
