@@ -4,7 +4,7 @@ holding them, follower homes, real daemons (tests/daemons.py) and /proc sampling
 Everything is seeded: two runs with the same parameters sign the same bytes. Signed
 frames are cached under bench/out/ (independent of the store's layout); a built source
 home is cached beside them, keyed by the store's schema and record layout, so a change of
-the LMDB layout (records.py, the layout docstring of lmdb_store, its database flags)
+the LMDB layout (records.py, the layout docstring of store/env.py, its database flags)
 rebuilds it from the cached frames instead of re-signing.
 """
 
@@ -80,10 +80,10 @@ def feed_frames(feeds: int, per_feed: int) -> Iterator[list[bytes]]:
 
 def _layout_key() -> str:
     """Changes when the store's on-disk layout may have changed (then the cached home is rebuilt)."""
-    from murmurate.store import lmdb_store  # as bench/timeline.py keys its cache
+    from murmurate.store import env as store_env  # as bench/timeline.py keys its cache
     h = hashlib.blake2b(digest_size=6)
     h.update((ROOT / "store" / "records.py").read_bytes())
-    h.update(repr((lmdb_store.__doc__, lmdb_store.SCHEMA_VERSION, getattr(lmdb_store, "_DB_FLAGS", None))).encode())
+    h.update(repr((store_env.__doc__, store_env.SCHEMA_VERSION, store_env.DB_FLAGS)).encode())
     return h.hexdigest()
 
 

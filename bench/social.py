@@ -43,7 +43,7 @@ from murmurate.crypto import encode_id
 from murmurate.node.private import MEMBER, Private
 from murmurate.node.social import Views
 from murmurate.store import PayloadType, Store, create_entry, decode_frame, encode_frame
-from murmurate.store import lmdb_store, payloads, records, social as store_social
+from murmurate.store import env as store_env, payloads, records, social as store_social
 
 SALT = "social"
 PLAN_VERSION = 1  # bump when plan() changes what it builds
@@ -69,7 +69,7 @@ def cache_dir(args: argparse.Namespace) -> Path:
     the social indexes' source)."""
     digest = hashlib.blake2b(digest_size=8)
     digest.update(repr((PLAN_VERSION, args.entries, args.authors, args.seed, args.batch)).encode())
-    digest.update(repr((lmdb_store.__doc__, lmdb_store.SCHEMA_VERSION, getattr(lmdb_store, "_DB_FLAGS", None))).encode())
+    digest.update(repr((store_env.__doc__, store_env.SCHEMA_VERSION, store_env.DB_FLAGS)).encode())
     for module in (records, store_social, payloads):
         digest.update(Path(module.__file__).read_bytes())
     return OUT / f"social-{args.entries}-{args.authors}-{digest.hexdigest()}"

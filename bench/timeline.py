@@ -29,7 +29,7 @@ from pathlib import Path
 
 from _common import cached_store, DAY_MS, NOW_MS, OUT, build_feeds, emit, identity, machine, percentile
 from murmurate.store import PayloadType, Store, create_entry, decode_frame
-from murmurate.store import lmdb_store, records
+from murmurate.store import env as store_env, records, timelines
 from murmurate.store.entry import Entry
 
 SELF_SALT = "timeline-self"
@@ -37,10 +37,10 @@ SELF_SALT = "timeline-self"
 
 def cache_dir(args: argparse.Namespace) -> Path:
     """One directory per set of parameters and per store layout (the layout docstring of
-    lmdb_store, its sub-database flags, and records.py, where the byte layouts live)."""
+    store/env.py, its sub-database flags, and records.py, where the byte layouts live)."""
     digest = hashlib.blake2b(digest_size=8)
     digest.update(repr((args.entries, args.authors, args.follows, args.payload, args.seed, args.batch)).encode())
-    digest.update(repr((lmdb_store.__doc__, lmdb_store.SCHEMA_VERSION, getattr(lmdb_store, "_DB_FLAGS", None))).encode())
+    digest.update(repr((store_env.__doc__, store_env.SCHEMA_VERSION, store_env.DB_FLAGS)).encode())
     digest.update(Path(records.__file__).read_bytes())
     return OUT / f"timeline-{args.entries}-{args.authors}-{digest.hexdigest()}"
 
@@ -96,14 +96,14 @@ def measure(store: Store, rounds: int, pages: int) -> tuple[list[float], list[fl
     """Times `rounds` x `pages` home timeline pages. Returns (first page ms, deeper page
     ms, how many queries fell back to the merge)."""
     merges = 0
-    merge = store._merge_timeline
+    merge = timelines.merge_timeline
 
     def counting_merge(*a: object, **k: object) -> list[bytes]:
         nonlocal merges
         merges += 1
         return merge(*a, **k)
 
-    store._merge_timeline = counting_merge  # type: ignore[method-assign]
+    timelines.merge_timeline = counting_merge  # type: ignore[assignment]
     first, deeper = [], []
     try:
         for _ in range(rounds):
@@ -115,7 +115,7 @@ def measure(store: Store, rounds: int, pages: int) -> tuple[list[float], list[fl
                 assert len(result.items) == 50 and result.next_cursor is not None
                 cursor = result.next_cursor
     finally:
-        del store._merge_timeline
+        timelines.merge_timeline = merge  # type: ignore[assignment]
     return first, deeper, merges
 
 

@@ -121,14 +121,15 @@ class ApiServer:
 
     async def _write_verb(self, verb: str, params: dict[str, Any]) -> dict[str, Any]:
         # Planning may write local settings (the circle): it runs on the writer too.
-        plans = await self.d.writer.call(lambda store: self.d.node.plan(verb, self.d.identity, params))
+        plans = await self.d.writer.call(
+            lambda store: self.d.node.writing_to(store).plan(verb, self.d.identity, params))
         item = None
         for plan in plans:
             item = await self._append(plan.payload_type, plan.payload)
         if verb == "follow":
             contact = parse_contact(params["id"])
             if contact.addrs:
-                self.d.remember_contact(contact)
+                await self.d.remember_contact(contact)
         if verb in ("follow", "unfollow"):
             await self.d.replicator.feeds_changed()
         return item
@@ -241,8 +242,9 @@ class ApiServer:
 
     async def m_import(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         path = _path(params, "file")
-        # Through the writer, so it is the one task writing, and subscribers hear of it.
-        return await self.d.writer.call(lambda store: self.d.node.import_(path))
+        # A job of the writer, on its store: every batch it commits is announced (subscribers,
+        # live streams, the private-post opener), however many feeds it appends to.
+        return await self.d.writer.call(lambda store: self.d.node.writing_to(store).import_(path))
 
     async def m_subscribe(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
         """Push every entry this node stores from now on as an "event" notification."""
@@ -306,7 +308,7 @@ def _install_verbs() -> None:
             if "limit" in params:
                 _int(params, "limit", 20, 1, 500)
             if verb in LOCAL_WRITES:  # local settings are writes too: the one writer does them
-                return await self.d.writer.call(lambda store: self.d.node.read(verb, params))
+                return await self.d.writer.call(lambda store: self.d.node.writing_to(store).read(verb, params))
             return await trio.to_thread.run_sync(self.d.node.read, verb, params)
         return method
 

@@ -14,7 +14,7 @@ import logging
 import trio
 
 from murmurate.crypto import encode_id
-from murmurate.store import Store
+from murmurate.store import StoreView
 
 from .writer import StoreWriter
 
@@ -27,7 +27,7 @@ class Auditor:
     them does not: bench/sync.py); `max_defer_s`: it waits no longer than this in all,
     so a node that never goes quiet (a busy relay) still audits."""
 
-    def __init__(self, store: Store, writer: StoreWriter, *, batch: int = 2_000, quiet_s: float = 0.3,
+    def __init__(self, store: StoreView, writer: StoreWriter, *, batch: int = 2_000, quiet_s: float = 0.3,
                  max_defer_s: float = 30.0) -> None:
         self.store = store
         self.writer = writer

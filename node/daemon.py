@@ -95,8 +95,10 @@ class Daemon:
         self.options = options
         self.env = env
         self.now_ms = now_ms
-        self.store = node.store
-        self.writer = StoreWriter(self.store, caps=node.config.caps)
+        # The writer is the only holder of the writable store; the daemon, API, replicator
+        # and auditor read through its view, which has no write methods.
+        self.writer = StoreWriter(node.hand_over_store(), caps=node.config.caps)
+        self.store = self.writer.view
         self.socket = socket_path(node.home, env)
         self._stop = trio.Event()
         self.host: Any = None
@@ -146,24 +148,33 @@ class Daemon:
                     nursery.cancel_scope.cancel()
         finally:
             self.socket.unlink(missing_ok=True)
+            self.writer.close()
             lock.release()
 
     async def _open_private_posts(self, commits: Any) -> None:
         """Open the followers-only and direct posts this identity can read, as they arrive
         (and, at start, everything already stored). Runs on the writer: it caches keys and
         plaintexts in the local settings."""
-        private = self.node.private
-        opened = await self.writer.call(lambda store: private.absorb_all(self.identity))
+        node = self.node
+        opened = await self.writer.call(lambda store: node.writing_to(store).private.absorb_all(self.identity))
         if opened:
             log.info("opened %d private posts", opened)
         async for commit in commits:
-            # Only type-11 entries can hold keys or private posts; the commit says which.
-            refs = [ref for ref, ptype in zip(commit.appended, commit.types) if ptype == PayloadType.ENCRYPTED]
+            # Only type-11 entries can hold keys or private posts, and a delete may take one
+            # back (its plaintext is then removed here); the commit says which is which.
+            refs = [ref for ref, ptype in zip(commit.appended, commit.types)
+                    if ptype in (PayloadType.ENCRYPTED, PayloadType.DELETE)]
             if not refs:
                 continue
-            encrypted = await trio.to_thread.run_sync(self.store.of_type, PayloadType.ENCRYPTED, refs)
-            if encrypted:
-                await self.writer.call(lambda store, e=encrypted: private.absorb(self.identity, e))
+
+            def read(refs: list[tuple[bytes, int]] = refs) -> list[Any]:
+                # In feed order: a post and its delete in one commit meet the delete last.
+                found = self.store.of_type(PayloadType.ENCRYPTED, refs) + self.store.of_type(PayloadType.DELETE, refs)
+                return sorted(found, key=lambda s: (s.envelope.author, s.envelope.seq))
+            entries = await trio.to_thread.run_sync(read)
+            if entries:
+                await self.writer.call(
+                    lambda store, e=entries: node.writing_to(store).private.absorb(self.identity, e))
 
     def _add_known_peers(self) -> None:
         for peer_id, info in self.store.peers().items():
@@ -202,10 +213,12 @@ class Daemon:
                 log.info("blob from %s failed: %s", peer_id, e)
         raise NodeError("no connected peer has that blob")
 
-    def remember_contact(self, contact: Contact) -> None:
-        """Keep a followed contact's addresses in the peer book and dial them now."""
+    async def remember_contact(self, contact: Contact) -> None:
+        """Keep a followed contact's addresses in the peer book (through the writer) and dial
+        them now."""
         peer_id = peer_id_from_public_key(contact.public_key)
-        self.store.put_peer(peer_id.encode(), {"addrs": list(contact.addrs), "source": "contact"})
+        entry = {"addrs": list(contact.addrs), "source": "contact"}
+        await self.writer.call(lambda store: store.put_peer(peer_id.encode(), entry))
         self.replicator.add_peer(peer_id, list(contact.addrs), "contact")
 
     def peer_list(self) -> list[dict[str, Any]]:

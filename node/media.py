@@ -55,7 +55,7 @@ async def attach(writer: StoreWriter, path: str, *, alt: str = "", mime: str | N
     if len(alt) > MAX_ALT_CHARS:
         raise UsageError(f"alt text is at most {MAX_ALT_CHARS} characters")
     digest = await trio.to_thread.run_sync(_hash_file, file)
-    if writer.store.blob_size(digest) is None:
+    if writer.view.blob_size(digest) is None:
         with open(file, "rb") as f:
             index = 0
             while True:
@@ -76,7 +76,7 @@ async def attach(writer: StoreWriter, path: str, *, alt: str = "", mime: str | N
 
 async def save_blob(writer: StoreWriter, blob: bytes, out: str) -> int:
     """Write a stored blob to a file, chunk by chunk. Returns its size."""
-    store = writer.store
+    store = writer.view
     size = store.blob_size(blob)
     if size is None:
         raise UsageError("that blob is not stored here")
@@ -104,14 +104,14 @@ async def serve_blob(writer: StoreWriter, stream: Stream) -> None:
         if request.get("t") != "get" or not isinstance(blob, bytes) or len(blob) != HASH_SIZE \
                 or not isinstance(start, int) or start < 0:
             raise BlobProtocolError("bad request")
-        size = writer.store.blob_size(blob)
+        size = writer.view.blob_size(blob)
         if size is None:
             await channel.send({"t": "missing"})
             return
         await channel.send({"t": "size", "size": size})
         index = start
         while True:
-            chunks = await trio.to_thread.run_sync(writer.store.blob_chunks, blob, index, 16)
+            chunks = await trio.to_thread.run_sync(writer.view.blob_chunks, blob, index, 16)
             if not chunks:
                 break
             for i, data in chunks:

@@ -7,8 +7,10 @@ epoch's key. Direct posts carry their own key, wrapped per recipient.
 
 Reader side: `absorb` looks at stored type-11 entries with this node's identity: grants
 give keys, posts open with them. Opened plaintexts are cached in the local settings so
-views can show them without the key; the replicated log only ever holds ciphertext.
-Keys and plaintexts in the local settings are as private as the disk they are on.
+views can show them without the key, and indexed as posts (replies, notifications:
+Store.index_opened); the replicated log only ever holds ciphertext. A delete of an opened
+post removes its plaintext and those indexes (`forget`). Keys and plaintexts in the local
+settings are as private as the disk they are on.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from murmurate.crypto import (CircleKey, PrivateBoxError, SigningIdentity, decod
                               generate_circle_key, make_grants, next_circle_key, open_direct,
                               open_followers_post, open_grant, seal_direct, seal_followers_post)
 from murmurate.crypto.private import chunk_id, read_container
-from murmurate.store import PayloadType, Store, StoredEntry, canonical
+from murmurate.store import PayloadType, Store, StoredEntry, StoreView, canonical
+from murmurate.store.payloads import target_seq
 
 from .errors import UsageError
 from .social import Plan
@@ -30,18 +33,23 @@ MEMBER = b"circle-member\x00"     # + follower id                  -> b""
 KEY = b"circle-key\x00"           # + author id + epoch u32         -> 32-byte key
 PLAIN = b"plain\x00"              # + author id + seq u64           -> kind byte + plaintext payload
 CONVERSATION = b"conversation\x00"  # + timestamp u64 + author + seq u64 -> b""
+INDEXED = b"plain-indexed"        # -> b"": every kept plaintext is in the store's indexes
 _U32, _U64 = struct.Struct(">I"), struct.Struct(">Q")
 KIND_FOLLOWERS, KIND_DIRECT = b"f", b"d"
 DIRECT_CHUNK_LOOKBACK = 64  # how far back in the author's feed a direct body's chunks may be
 
 
 class Private:
-    def __init__(self, store: Store, random_bytes: Callable[[int], bytes],
-                 put: Callable[[bytes, bytes], None] | None = None) -> None:
+    """Over a StoreView it only reads (`plaintext`, `members`, ...); what writes local
+    settings (planning, `absorb`) needs the writable Store: the daemon runs it as a job of
+    its writer."""
+
+    def __init__(self, store: Store | StoreView, random_bytes: Callable[[int], bytes]) -> None:
         self.store = store
         self.random = random_bytes
-        # Local writes go through `put` (the daemon passes one that runs on its writer).
-        self._put = put or store.local_put
+
+    def _put(self, key: bytes, value: bytes) -> None:
+        self.store.local_put(key, value)  # type: ignore[union-attr]  # a StoreView cannot: see the class
 
     # -- the circle (author side) ------------------------------------------------------------
 
@@ -74,7 +82,7 @@ class Private:
         follower = decode_id(who)
         if follower not in self.members():
             raise UsageError(f"{encode_id(follower)} is not an accepted follower")
-        self.store.local_delete(MEMBER + follower)
+        self.store.local_delete(MEMBER + follower)  # type: ignore[union-attr]
         current = self.current_key(identity.public_key)
         if current is None:
             return []
@@ -111,11 +119,17 @@ class Private:
     # -- opening (reader side) ------------------------------------------------------------------
 
     def absorb(self, identity: SigningIdentity, entries: Iterable[StoredEntry]) -> int:
-        """Open what `identity` can open among `entries`; cache keys and plaintexts. Returns
-        how many posts became readable."""
+        """Open what `identity` can open among `entries`; cache keys and plaintexts. A delete
+        among them removes what this node opened of its target. Returns how many posts became
+        readable."""
         opened = 0
         for stored in entries:
             env = stored.envelope
+            if env.payload_type == PayloadType.DELETE and stored.payload is not None:
+                target = target_seq(stored.payload)
+                if target is not None and target < env.seq:
+                    self.forget(identity, env.author, target)
+                continue
             if env.payload_type != PayloadType.ENCRYPTED or stored.payload is None:
                 continue
             box = stored.payload.get("box")
@@ -129,31 +143,67 @@ class Private:
                         self._put(KEY + env.author + _U32.pack(key.epoch), key.key)
                         opened += self._retry(identity, env.author)
                 elif info.kind == "followers_post":
-                    opened += self._open_followers(env.author, env.seq, env.timestamp_ms, box)
+                    opened += self._open_followers(identity, env.author, env.seq, box)
                 elif info.kind == "direct":
                     chunks = self._direct_chunks(env.author, env.seq, info.chunk_ids)
                     plain = open_direct(box, chunks, identity, env.author)
                     if plain is not None:
-                        opened += self._keep(env.author, env.seq, env.timestamp_ms, KIND_DIRECT, plain)
+                        opened += self._keep(identity, env.author, env.seq, KIND_DIRECT, plain)
             except PrivateBoxError:
                 continue  # hostile or damaged: shown as unreadable, never a crash
         return opened
 
     def absorb_all(self, identity: SigningIdentity) -> int:
-        """Open everything this store holds that `identity` can (at daemon start). Only type-11
-        entries are read: the seq index knows every entry's type."""
+        """Open everything this store holds that `identity` can (at daemon start), and forget
+        what was opened of posts deleted since (a delete stored while the daemon was not
+        there to hear of it). Only type-11 entries are read: the seq index knows every
+        entry's type."""
+        # Plaintexts kept before opened posts were indexed (replies, notifications) get their
+        # indexes once; the mark says it is done.
+        reindex = self.store.local_get(INDEXED) is None
+        for author, seq in self.opened_refs():
+            stored = self.store.get(author, seq)
+            if stored is None or stored.dropped:
+                self.forget(identity, author, seq)
+            elif reindex:
+                raw = self.store.local_get(PLAIN + author + _U64.pack(seq)) or b""
+                payload = _payload(raw[1:])
+                if payload is not None:
+                    self.store.index_opened(author, seq, _indexed(payload, raw[:1], identity.public_key, author))
+        if reindex:
+            self._put(INDEXED, b"")
         return self.absorb(identity, self.store.of_type(PayloadType.ENCRYPTED))
+
+    def opened_refs(self) -> list[tuple[bytes, int]]:
+        """(author, seq) of every private post whose plaintext this node keeps."""
+        return [(k[len(PLAIN):len(PLAIN) + 32], _U64.unpack(k[-8:])[0]) for k, _ in self.store.local_scan(PLAIN)]
+
+    def forget(self, identity: SigningIdentity, author: bytes, seq: int) -> bool:
+        """Remove the plaintext of a deleted private post and every index it is in (replies,
+        notifications, conversations): the author took it back, so this node keeps only the
+        envelope, as for a deleted public post. True if there was something to remove."""
+        key = PLAIN + author + _U64.pack(seq)
+        raw = self.store.local_get(key)
+        if raw is None:
+            return False
+        # The plaintext last: until it is gone, a restart's sweep (absorb_all) finds the post
+        # and removes the rest again.
+        payload = _payload(raw[1:])
+        if payload is not None:
+            self.store.index_opened(author, seq, _indexed(payload, raw[:1], identity.public_key, author), remove=True)
+        stored = self.store.get(author, seq)
+        if raw[:1] == KIND_DIRECT and stored is not None:
+            self.store.local_delete(CONVERSATION + _U64.pack(stored.envelope.timestamp_ms) + author + _U64.pack(seq))
+        self.store.local_delete(key)
+        return True
 
     def plaintext(self, author: bytes, seq: int) -> tuple[str, dict[str, Any]] | None:
         """(visibility, payload) of an opened private post, or None."""
         raw = self.store.local_get(PLAIN + author + _U64.pack(seq))
         if raw is None:
             return None
-        try:
-            payload = canonical.unpack(raw[1:])
-        except canonical.CanonicalError:
-            return None
-        if not isinstance(payload, dict):
+        payload = _payload(raw[1:])
+        if payload is None:
             return None
         return ("direct" if raw[:1] == KIND_DIRECT else "followers"), payload
 
@@ -162,22 +212,27 @@ class Private:
         refs = [(k[len(CONVERSATION) + 8:len(CONVERSATION) + 40], _U64.unpack(k[-8:])[0]) for k, _ in rows]
         return list(reversed(refs))[:limit]
 
-    def _open_followers(self, author: bytes, seq: int, ts: int, box: bytes) -> int:
+    def _open_followers(self, identity: SigningIdentity, author: bytes, seq: int, box: bytes) -> int:
         if self.store.local_get(PLAIN + author + _U64.pack(seq)) is not None:
             return 0
         plain = open_followers_post(box, self.keys_of(author), author)
-        return self._keep(author, seq, ts, KIND_FOLLOWERS, plain) if plain is not None else 0
+        return self._keep(identity, author, seq, KIND_FOLLOWERS, plain) if plain is not None else 0
 
-    def _keep(self, author: bytes, seq: int, ts: int, kind: bytes, plain: bytes) -> int:
-        try:
-            payload = canonical.unpack(plain)
-        except canonical.CanonicalError:
+    def _keep(self, identity: SigningIdentity, author: bytes, seq: int, kind: bytes, plain: bytes) -> int:
+        payload = _payload(plain)
+        if payload is None:
             return 0
-        if not isinstance(payload, dict):
+        # Read again here, on the writer: the entries given to absorb may have been read before
+        # a delete of this one was stored, and a deleted post is never opened.
+        stored = self.store.get(author, seq)
+        if stored is None or stored.dropped:
             return 0
-        self._put(PLAIN + author + _U64.pack(seq), kind + plain)
+        # The plaintext last: once views show the post, its indexes are there; a crash before
+        # it leaves indexes that the next opening writes again (the same keys).
+        self.store.index_opened(author, seq, _indexed(payload, kind, identity.public_key, author))
         if kind == KIND_DIRECT:
-            self._put(CONVERSATION + _U64.pack(ts) + author + _U64.pack(seq), b"")
+            self._put(CONVERSATION + _U64.pack(stored.envelope.timestamp_ms) + author + _U64.pack(seq), b"")
+        self._put(PLAIN + author + _U64.pack(seq), kind + plain)
         return 1
 
     def _retry(self, identity: SigningIdentity, author: bytes) -> int:
@@ -190,7 +245,7 @@ class Private:
             if isinstance(box, bytes):
                 try:
                     if read_container(box).kind == "followers_post":
-                        opened += self._open_followers(author, stored.envelope.seq, stored.envelope.timestamp_ms, box)
+                        opened += self._open_followers(identity, author, stored.envelope.seq, box)
                 except PrivateBoxError:
                     continue
         return opened
@@ -204,3 +259,20 @@ class Private:
             if isinstance(box, bytes) and chunk_id(box) in wanted:
                 found[chunk_id(box)] = box
         return [found[i] for i in ids if i in found]
+
+
+def _payload(plain: bytes) -> dict[str, Any] | None:
+    try:
+        payload = canonical.unpack(plain)
+    except canonical.CanonicalError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _indexed(payload: dict[str, Any], kind: bytes, me: bytes, author: bytes) -> dict[str, Any]:
+    """What the store indexes of an opened post: the post, and for a direct post addressed to
+    us, a mention of us (a direct post notifies its recipients, as on Mastodon)."""
+    if kind != KIND_DIRECT or author == me:
+        return payload
+    mentions = payload.get("mentions")
+    return {**payload, "mentions": [me] + (mentions if isinstance(mentions, list) else [])}

@@ -2,10 +2,16 @@
 
 Every method returns plain JSON-ready data. The clock and the source of randomness are
 given to the constructor, so tests can fix both.
+
+Without a daemon the node owns its writable Store and is its own single writer. A daemon
+takes the store over (`hand_over_store`) for its writer; from then on the node reads
+through a StoreView (no write methods: a stray write fails at once), and its writing verbs
+run as writer jobs on a node bound to the writer's store (`writing_to`).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +21,7 @@ from murmurate.crypto import (KdfParams, SigningIdentity, decode_id, decode_key_
                               encode_id, encode_key_file, fingerprint, is_encrypted, read_key_file,
                               write_key_file)
 from murmurate.crypto.keyfile import NONCE_SIZE, SALT_SIZE
-from murmurate.store import PayloadType, Store, normalize_tag, ref_value
+from murmurate.store import PayloadType, Store, StoredEntry, StoreView, normalize_tag, ref_value
 from murmurate.store.archive import export_archive, import_archive
 
 from . import social
@@ -44,7 +50,8 @@ class LocalNode:
         self._now_ms = now_ms
         self._random = random_bytes
         self.config = config or home.load_config()
-        self._store: Store | None = None
+        self._store: Store | None = None     # the writable store, while this node owns it
+        self._view: StoreView | None = None  # what it reads once a daemon's writer took it
 
     # -- identity --------------------------------------------------------------------------
 
@@ -105,19 +112,13 @@ class LocalNode:
         if lang:
             payload["lang"] = lang[:35]
         if reply_to:
-            parent_ref = parse_ref(reply_to)
-            parent = self.store.get(parent_ref.author, parent_ref.seq)
-            if parent is None:
-                raise UsageError(f"no post {reply_to} in this node's store (follow its author first)")
-            view = entry_view(parent)
-            if view.get("type") != "post":
-                raise UsageError(f"{reply_to} is a {view.get('type')}, not a post")
-            root = parse_ref(view["root"]) if "root" in view else parent_ref
-            payload["reply"] = ref_value(parent_ref)
-            payload["root"] = ref_value(root)
+            payload.update(self._reply_fields(reply_to, visibility))
         if quote:
             quoted_ref = parse_ref(quote)
             quoted = self.store.get(quoted_ref.author, quoted_ref.seq)
+            if quoted is not None and quoted.envelope.payload_type == PayloadType.ENCRYPTED:
+                # Even inside a private post: it would show a private post to another audience.
+                raise UsageError(f"only public and unlisted posts can be quoted: {quote} is private")
             if quoted is None or quoted.dropped or quoted.envelope.payload_type != PayloadType.POST:
                 raise UsageError(f"{quote} is not a post on this node that can be quoted")
             if (quoted.payload or {}).get("vis") not in (None, "public", "unlisted"):
@@ -134,6 +135,36 @@ class LocalNode:
         if mentioned:
             payload["mentions"] = mentioned
         return payload
+
+    def _reply_fields(self, reply_to: str, visibility: str) -> dict[str, Any]:
+        """The `reply` and `root` fields of a reply. A reply to a private post must be private
+        itself: a public one would name the private post in the clear (docs/private-posts.md 13)."""
+        parent_ref = parse_ref(reply_to)
+        parent = self.store.get(parent_ref.author, parent_ref.seq)
+        if parent is None:
+            raise UsageError(f"no post {reply_to} in this node's store (follow its author first)")
+        public = visibility in ("public", "unlisted")
+        refused = (f"a reply to a private post must be private too (followers or direct): a {visibility} "
+                   f"reply would name {reply_to} in public")
+        if parent.envelope.payload_type == PayloadType.ENCRYPTED and not parent.dropped:
+            if public:
+                raise UsageError(refused)
+            opened = self.private.plaintext(parent_ref.author, parent_ref.seq)
+            if opened is None:
+                raise UsageError(f"this node cannot open {reply_to}: a private post not addressed to you")
+            view = entry_view(StoredEntry(parent.entry, opened[1], False), payload_type=PayloadType.POST)
+            if view["state"] != "ok":
+                raise UsageError(f"{reply_to} is not a readable post")
+        else:
+            view = entry_view(parent)
+            if view.get("type") != "post":
+                raise UsageError(f"{reply_to} is a {view.get('type')}, not a post")
+        root = parse_ref(view["root"]) if "root" in view else parent_ref
+        if public and root != parent_ref:
+            root_entry = self.store.get(root.author, root.seq)
+            if root_entry is not None and root_entry.envelope.payload_type == PayloadType.ENCRYPTED:
+                raise UsageError(refused)
+        return {"reply": ref_value(parent_ref), "root": ref_value(root)}
 
     def follow(self, identity: SigningIdentity, who: str) -> dict[str, Any]:
         return self._append(identity, PayloadType.FOLLOW, self.prepare_follow(identity.public_key, who).payload)
@@ -360,9 +391,30 @@ class LocalNode:
 
     @property
     def store(self) -> Store:
+        """The writable store while this node owns it; a read view after `hand_over_store`
+        (typed Store for the verbs' sake: a write through a view is an AttributeError)."""
+        if self._view is not None:
+            return self._view  # type: ignore[return-value]
         if self._store is None:
             self._store = Store(self.home.store_dir, map_size=self.config.store_map_size_mb << 20)
         return self._store
+
+    def hand_over_store(self) -> Store:
+        """Give the writable store to the daemon's writer, its only holder from now on; this
+        node keeps a read view. The writer closes the store."""
+        store = self.store
+        if self._view is not None:
+            raise RuntimeError("the store was handed over already")
+        self._store = None
+        self._view = store.view()
+        return store
+
+    def writing_to(self, store: Store) -> "LocalNode":
+        """This node over the writer's store, for one writer job (`writer.call(lambda store:
+        node.writing_to(store).plan(...))`): its writing verbs write through `store`."""
+        bound = copy.copy(self)
+        bound._store, bound._view = store, None
+        return bound
 
     def close(self) -> None:
         if self._store is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from murmurate.crypto import decode_id, encode_id
-from murmurate.store import PayloadType, Store, StoredEntry, normalize_tag, read_ref
+from murmurate.store import PayloadType, Store, StoredEntry, StoreView, normalize_tag, read_ref
 
 from .core.media import media_item_blob
 from .core.views import entry_view, parse_ref, ref_text
@@ -33,7 +33,7 @@ class Plan:
 
 # -- writing ------------------------------------------------------------------------------------
 
-def _post_entry(store: Store, ref: str) -> StoredEntry:
+def _post_entry(store: StoreView, ref: str) -> StoredEntry:
     target = parse_ref(ref)
     stored = store.get(target.author, target.seq)
     if stored is None:
@@ -43,24 +43,32 @@ def _post_entry(store: Store, ref: str) -> StoredEntry:
     return stored
 
 
-def plan_boost(store: Store, me: bytes, ref: str) -> Plan:
+def plan_boost(store: StoreView, me: bytes, ref: str) -> Plan:
     stored = _post_entry(store, ref)
     env = stored.envelope
-    if stored.payload is not None and stored.payload.get("vis") not in (None, "public", "unlisted"):
-        raise UsageError("only public and unlisted posts can be boosted")
+    # A followers-only or direct post is a type-11 entry: its visibility is inside the
+    # ciphertext, so the envelope's type decides (a boost would name it in public).
+    private = env.payload_type == PayloadType.ENCRYPTED
+    if private or (stored.payload or {}).get("vis") not in (None, "public", "unlisted"):
+        raise UsageError(f"only public and unlisted posts can be boosted: {ref} is private")
     if any(actor == me for actor, _ in store.interactions(env.author, env.seq).get("boost", [])):
         raise UsageError(f"you already boosted {ref}")
     return Plan(PayloadType.BOOST, {"target": [env.author, env.seq]})
 
 
-def plan_favourite(store: Store, me: bytes, ref: str) -> Plan:
+def plan_favourite(store: StoreView, me: bytes, ref: str) -> Plan:
     env = _post_entry(store, ref).envelope
+    if env.payload_type == PayloadType.ENCRYPTED:
+        # Unlike Mastodon's, a favourite here is a public entry: favouriting a private post
+        # would tell everyone who reads our feed that we can read it (docs/private-posts.md 13).
+        raise UsageError(f"a favourite is public, and {ref} is private: favouriting it would tell "
+                         "everyone that you can read it")
     if any(actor == me for actor, _ in store.interactions(env.author, env.seq).get("favourite", [])):
         raise UsageError(f"you already favourited {ref}")
     return Plan(PayloadType.FAVOURITE, {"target": [env.author, env.seq]})
 
 
-def plan_undo(store: Store, me: bytes, ref: str, kind: str) -> Plan:
+def plan_undo(store: StoreView, me: bytes, ref: str, kind: str) -> Plan:
     """Unboost / unfavourite: delete our own boost or favourite entry."""
     target = parse_ref(ref)
     mine = [seq for actor, seq in store.interactions(target.author, target.seq).get(kind, []) if actor == me]
@@ -69,7 +77,7 @@ def plan_undo(store: Store, me: bytes, ref: str, kind: str) -> Plan:
     return Plan(PayloadType.DELETE, {"target": mine[-1]})
 
 
-def plan_delete(store: Store, me: bytes, ref: str) -> Plan:
+def plan_delete(store: StoreView, me: bytes, ref: str) -> Plan:
     target = parse_ref(ref)
     if target.author != me:
         raise UsageError("you can only delete your own entries")
@@ -83,7 +91,7 @@ def plan_delete(store: Store, me: bytes, ref: str) -> Plan:
     return Plan(PayloadType.DELETE, {"target": target.seq})
 
 
-def plan_edit(store: Store, me: bytes, ref: str, post_payload: dict[str, Any]) -> Plan:
+def plan_edit(store: StoreView, me: bytes, ref: str, post_payload: dict[str, Any]) -> Plan:
     target = parse_ref(ref)
     if target.author != me:
         raise UsageError("you can only edit your own posts")
@@ -94,7 +102,7 @@ def plan_edit(store: Store, me: bytes, ref: str, post_payload: dict[str, Any]) -
     return Plan(PayloadType.EDIT, {"target": target.seq, **payload})
 
 
-def plan_profile(store: Store, me: bytes, *, name: str | None = None, bio: str | None = None,
+def plan_profile(store: StoreView, me: bytes, *, name: str | None = None, bio: str | None = None,
                  relays: list[str] | None = None, pinned: list[str] | None = None,
                  avatar: dict[str, Any] | None = None) -> Plan:
     """A new profile entry: unspecified fields keep their current values."""
@@ -126,12 +134,15 @@ def plan_profile(store: Store, me: bytes, *, name: str | None = None, bio: str |
             target = parse_ref(ref)
             if target.author != me:
                 raise UsageError("you can only pin your own posts")
+            pinned_entry = store.get(me, target.seq)
+            if pinned_entry is not None and pinned_entry.envelope.payload_type == PayloadType.ENCRYPTED:
+                raise UsageError(f"only public posts can be pinned: {ref} is private")
             seqs.append(target.seq)
         payload["pinned"] = seqs
     return Plan(PayloadType.PROFILE, payload)
 
 
-def plan_block(store: Store, me: bytes, who: str, *, block: bool) -> Plan:
+def plan_block(store: StoreView, me: bytes, who: str, *, block: bool) -> Plan:
     target = decode_id(who)
     if target == me:
         raise UsageError("you cannot block yourself")
@@ -171,7 +182,7 @@ def _mute_key(kind: str, value: str) -> bytes:
     raise UsageError("mute kinds are user, word and thread")
 
 
-def mutes(store: Store) -> dict[str, list[str]]:
+def mutes(store: StoreView) -> dict[str, list[str]]:
     return {
         "users": [encode_id(k[len(MUTE_USER):]) for k, _ in store.local_scan(MUTE_USER)],
         "words": [k[len(MUTE_WORD):].decode() for k, _ in store.local_scan(MUTE_WORD)],
@@ -191,7 +202,7 @@ def list_change(store: Store, name: str, who: str, *, add: bool) -> dict[str, li
     return lists(store)
 
 
-def lists(store: Store) -> dict[str, list[str]]:
+def lists(store: StoreView) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, _ in store.local_scan(LIST):
         name, member = key[len(LIST):].split(b"\x00", 1)
@@ -199,7 +210,7 @@ def lists(store: Store) -> dict[str, list[str]]:
     return out
 
 
-def list_members(store: Store, name: str) -> list[bytes]:
+def list_members(store: StoreView, name: str) -> list[bytes]:
     return [k[len(LIST) + len(name.encode()) + 1:] for k, _ in store.local_scan(LIST + name.encode() + b"\x00")]
 
 
@@ -208,7 +219,7 @@ def list_members(store: Store, name: str) -> list[bytes]:
 class Views:
     """Entries as clients see them, for one reader (`me`): blocks and mutes applied."""
 
-    def __init__(self, store: Store, me: bytes | None) -> None:
+    def __init__(self, store: StoreView, me: bytes | None) -> None:
         self.store = store
         self.me = me
         self.blocked = set(store.blocks(me)) if me else set()
@@ -225,12 +236,26 @@ class Views:
             self._names[author] = name if isinstance(name, str) else None
         return self._names[author]
 
+    def content(self, stored: StoredEntry) -> dict[str, Any]:
+        """The payload as this reader sees it: an opened private post's plaintext payload,
+        the stored payload otherwise ({} if none)."""
+        if stored.envelope.payload_type == PayloadType.ENCRYPTED and not stored.dropped:
+            from .private import Private  # private builds on this module's Plan
+            opened = Private(self.store, lambda n: b"").plaintext(stored.envelope.author, stored.envelope.seq)
+            return opened[1] if opened is not None else {}
+        return stored.payload or {}
+
+    def muted_word(self, stored: StoredEntry) -> bool:
+        """True if the post's text (an opened private post's too) holds a muted word."""
+        text = self.content(stored).get("text")
+        return isinstance(text, str) and any(w in text.casefold() for w in self.muted_words)
+
     def hidden(self, stored: StoredEntry, *, strict: bool = True) -> bool:
         """True if this reader must not see the entry (blocked author, or muted when strict)."""
         author = stored.envelope.author
         if author in self.blocked:
             return True
-        payload = stored.payload or {}
+        payload = self.content(stored)
         target = read_ref(payload.get("target"))
         if target is not None and target.author in self.blocked:
             return True  # a boost or favourite of a blocked author's post
@@ -238,8 +263,7 @@ class Views:
             return False
         if author in self.muted_users:
             return True
-        text = payload.get("text")
-        if isinstance(text, str) and any(w in text.casefold() for w in self.muted_words):
+        if self.muted_word(stored):
             return True
         root = read_ref(payload.get("root"))
         if root is not None and ref_text(root.author, root.seq) in self.muted_threads:
@@ -327,7 +351,7 @@ class Views:
         in time order, each with its parent, so a client can draw the tree. `cursor` is the
         previous page's `next_cursor`. Reply counts are those of the replies this node holds."""
         start_entry = _post_entry(self.store, ref)
-        root_ref = read_ref((start_entry.payload or {}).get("root"))
+        root_ref = read_ref(self.content(start_entry).get("root"))
         root_author, root_seq = (root_ref.author, root_ref.seq) if root_ref else (start_entry.envelope.author,
                                                                                    start_entry.envelope.seq)
         offset = 0
@@ -344,10 +368,10 @@ class Views:
         # (for the counts only) the index of each reply's own direct replies.
         items = []
         for stored in shown:
-            if self.hidden(stored, strict=False):
+            if self.hidden(stored, strict=False) or self.muted_word(stored):
                 continue
             view = self.item(stored, count_replies=False)
-            parent = read_ref((stored.payload or {}).get("reply"))
+            parent = read_ref(self.content(stored).get("reply"))
             view["parent"] = ref_text(parent.author, parent.seq) if parent is not None else None
             if view.get("type") == "post":
                 env = stored.envelope
@@ -373,7 +397,8 @@ class Views:
             raise UsageError(str(e)) from None
         items = []
         for stored, kinds in rows:
-            if self.hidden(stored, strict=False) or stored.envelope.author in self.muted_users:
+            if (self.hidden(stored, strict=False) or stored.envelope.author in self.muted_users
+                    or self.muted_word(stored)):
                 continue
             items.append({"kinds": kinds, "entry": self.item(stored)})
         return {"items": items, "next_cursor": next_cursor}
@@ -412,7 +437,7 @@ class Views:
         tags = self.store.tags_with_prefix(normalize_tag(q)) if q.lstrip("#") else []
         posts = []
         for stored in self.store.recent_posts(max_scan):
-            text = (stored.payload or {}).get("text")
+            text = self.content(stored).get("text")  # opened private posts are searched too
             if isinstance(text, str) and q in text.casefold() and not self.hidden(stored):
                 posts.append(self.item(stored))
                 if len(posts) >= limit:

@@ -1,9 +1,13 @@
 """The one task that writes to the store.
 
-Every write (entries from peers, the user's own posts, dropped payloads) goes through a
-bounded channel to this task, which runs it as one LMDB transaction in a worker thread
-(`trio.to_thread.run_sync`) and, after the commit, tells its listeners what was appended.
-Callers wait for their own result; a full channel makes them wait (back-pressure).
+It is the only holder of the writable Store: everything else in the node reads through
+`view` (a StoreView, which has no write methods). Every write (entries from peers, the
+user's own posts, imports, dropped payloads, local settings, the peer book) goes through a
+bounded channel to this task as a job `fn(store)`, run in a worker thread
+(`trio.to_thread.run_sync`). The store keeps what each committed transaction appended
+(Store.record_commits), so after every job the writer tells its listeners, whatever write
+made the commit. Callers wait for their own result; a full channel makes them wait
+(back-pressure).
 
 The audit (node/auditor.py) checks later the signatures ingest took on a later entry's
 word; it waits for commits to pause, so a feed that floods without pause would outrun it.
@@ -33,7 +37,7 @@ import trio
 
 from murmurate.crypto import SigningIdentity
 from murmurate.crypto import encode_id
-from murmurate.store import Entry, IngestReport, Reason, Rejected, Store
+from murmurate.store import Entry, IngestReport, Reason, Rejected, Store, StoreView
 
 from .core import caps as storage
 from .feed_usage import account
@@ -43,7 +47,8 @@ log = logging.getLogger("murmurate.writer")
 
 @dataclass(frozen=True)
 class Committed:
-    """Entries appended by one transaction, in order: (author, seq), and their payload types.
+    """Entries appended by one write job (one transaction, or several: an import), in order:
+    (author, seq), and their payload types. `own`: the job appended this node's own entries.
     `caps`: what the storage caps began refusing in this job, (author, why) per feed newly
     capped and (b"", why) when the whole store fills (such a job may append nothing)."""
 
@@ -56,7 +61,6 @@ class Committed:
 @dataclass
 class _Job:
     run: Callable[[Store], Any]
-    own: bool
     done: trio.Event = field(default_factory=trio.Event)
     result: Any = None
     error: BaseException | None = None
@@ -68,7 +72,9 @@ MAX_UNAUDITED = 10_000
 class StoreWriter:
     def __init__(self, store: Store, *, queue: int = 64, max_unaudited: int = MAX_UNAUDITED,
                  caps: storage.StorageCaps | None = None) -> None:
-        self.store = store
+        self._store = store
+        store.record_commits()
+        self.view: StoreView = store.view()
         self.max_unaudited = max_unaudited
         self.caps = caps
         self.capped: dict[bytes, str] = {}  # feeds refused by the per-feed caps -> why
@@ -89,17 +95,24 @@ class StoreWriter:
         task_status.started()
         async with self._recv:
             async for job in self._recv:
+                # Announced: what the writer's own jobs commit. (Only a test can write around
+                # the writer, through the Store it handed over; that is not announced.)
+                self._store.take_commits()
                 try:
-                    job.result = await trio.to_thread.run_sync(job.run, self.store)
+                    job.result = await trio.to_thread.run_sync(job.run, self._store)
                 except Exception as e:  # handed to the caller, who decides
                     job.error = e
                 self.transactions += 1
                 job.done.set()
-                appended, types = _appended(job.result)
+                # What the job committed, even if it failed part way (an import stopped by
+                # a damaged frame keeps, and announces, what it stored).
+                commits = self._store.take_commits()
                 news, self._cap_news = tuple(self._cap_news), []
-                if appended or news:
-                    self._notify(Committed(appended, job.own, types, news))
-                if appended:
+                if commits or news:
+                    self._notify(Committed(tuple(ref for c in commits for ref in c.appended),
+                                           any(c.own for c in commits),
+                                           tuple(t for c in commits for t in c.types), news))
+                if commits:
                     self._committed.set()
                     self._committed = trio.Event()
 
@@ -119,7 +132,7 @@ class StoreWriter:
     async def ingest(self, entries: Sequence[Entry], now_ms: int, *, live: bool = False) -> IngestReport:
         """Store entries from peers. `live`: pushed as they were stored (a live stream), not
         a catch-up: these are checked in full while the audit lags."""
-        return await self._submit(lambda store: self.ingest_now(store, entries, now_ms, live), own=False)
+        return await self._submit(lambda store: self.ingest_now(store, entries, now_ms, live))
 
     def ingest_now(self, store: Store, entries: Sequence[Entry], now_ms: int, live: bool = False) -> IngestReport:
         """Ingest inside a write job: one signature per run, except live entries while
@@ -179,25 +192,30 @@ class StoreWriter:
                 del self._sizes[author]
                 continue
             self._sizes[author] = storage.Usage(seq, known.bytes + storage.entry_frame_size(item))
+
     async def append_own(self, identity: SigningIdentity, payload_type: int, payload: dict[str, Any],
                          now_ms: int) -> Entry:
-        return await self._submit(lambda store: _Own(store.append_own(identity, payload_type, payload, now_ms)),
-                                  own=True)
+        return await self._submit(lambda store: store.append_own(identity, payload_type, payload, now_ms))
 
     async def call(self, fn: Callable[[Store], Any]) -> Any:
-        """Run any other write (drop_payload, set_self, put_peer) in turn."""
+        """Run any other write (drop_payload, set_self, put_peer, an import, local settings)
+        in turn: `fn` gets the writable Store, in the writer's worker thread."""
         def job(store: Store) -> Any:
-            self._sizes.clear()
+            self._sizes.clear()  # an import or a dropped payload changes feed sizes
             return fn(store)
-        return await self._submit(job, own=False)
+        return await self._submit(job)
 
-    async def _submit(self, fn: Callable[[Store], Any], *, own: bool) -> Any:
-        job = _Job(fn, own)
+    def close(self) -> None:
+        """Close the store (after `run` has ended: the node is stopping)."""
+        self._store.close()
+
+    async def _submit(self, fn: Callable[[Store], Any]) -> Any:
+        job = _Job(fn)
         await self._send.send(job)
         await job.done.wait()
         if job.error is not None:
             raise job.error
-        return job.result.entry if isinstance(job.result, _Own) else job.result
+        return job.result
 
     def _notify(self, event: Committed) -> None:
         for send in list(self._listeners):
@@ -209,17 +227,3 @@ class StoreWriter:
                 self._listeners.remove(send)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 self._listeners.remove(send)
-
-
-@dataclass(frozen=True)
-class _Own:
-    entry: Entry
-
-
-def _appended(result: Any) -> tuple[tuple[tuple[bytes, int], ...], tuple[int, ...]]:
-    if isinstance(result, IngestReport):
-        return result.appended, result.appended_types
-    if isinstance(result, _Own):
-        env = result.entry.envelope
-        return ((env.author, env.seq),), (env.payload_type,)
-    return (), ()

@@ -1,7 +1,8 @@
 """The store: the entry format, feed rules, and the LMDB database that holds feeds.
 
-Pure parts (entry, feed, canonical, payloads, records) import no LMDB; lmdb_store does
-the I/O.
+Pure parts (entry, feed, canonical, payloads, records) import no LMDB. The I/O: env (the
+environment and its write context), the concern modules (feeds, log, timelines, social,
+blobs, settings, audit) and lmdb_store (the read-only StoreView and the writable Store).
 """
 
 from .canonical import CanonicalError
@@ -12,8 +13,8 @@ from .entry import (FORMAT_VERSION, MAX_CLOCK_SKEW_MS, MAX_ENVELOPE_SIZE, MAX_PA
 from .errors import (ArchiveError, InvalidEntryError, LocalStoreError, NotFoundError, Reason,
                      SchemaTooNewError, StoreError, StoreFullError)
 from .feed import FeedHead, Placement, place
-from .lmdb_store import (SCHEMA_VERSION, FeedInfo, IngestReport, Page, Rejected, Store,
-                         StoredEntry)
+from .lmdb_store import (SCHEMA_VERSION, WRITE_METHODS, Commit, FeedInfo, IngestReport, Page, Rejected, Store,
+                         StoredEntry, StoreView)
 from .payloads import Ref, normalize_tag, post_index, read_ref, ref_value
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ArchiveError", "InvalidEntryError", "LocalStoreError", "NotFoundError", "Reason",
     "SchemaTooNewError", "StoreError", "StoreFullError",
     "FeedHead", "Placement", "place",
-    "SCHEMA_VERSION", "FeedInfo", "IngestReport", "Page", "Rejected", "Store", "StoredEntry",
+    "SCHEMA_VERSION", "WRITE_METHODS", "Commit", "FeedInfo", "IngestReport", "Page", "Rejected", "Store",
+    "StoredEntry", "StoreView",
     "Ref", "normalize_tag", "post_index", "read_ref", "ref_value",
 ]

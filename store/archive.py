@@ -28,7 +28,7 @@ from . import entry as entry_format
 from .entry import MAX_ENVELOPE_SIZE, MAX_PAYLOAD_SIZE, Entry
 from .errors import ArchiveError, InvalidEntryError
 from .feed import FeedHead, Placement, place
-from .lmdb_store import Store
+from .lmdb_store import Store, StoreView
 from .verify import verify_signatures
 
 MAGIC = b"MUREXP1\n"
@@ -54,7 +54,7 @@ class ImportReport:
     forks: int
 
 
-def export_archive(store: Store, path: str | Path) -> ExportReport:
+def export_archive(store: StoreView, path: str | Path) -> ExportReport:
     """Write every feed the store holds to `path` (atomically: temp file, fsync, rename)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .entry import decode_envelope
-from .records import LOG_HEAD, U64, unpack_log
+from .records import LOG_HEAD, U32, U64, unpack_log
 from .verify import verify_in_background
 
 SIGNATURE_SIZE = 64
@@ -111,3 +111,26 @@ def settle(txn: Any, db: Any, result: AuditResult) -> None:
         txn.delete(U64.pack(r.first), db=db)
         if r.checked_to < r.last:
             txn.put(U64.pack(r.checked_to + 1), U64.pack(r.last), db=db)
+
+
+def unaudited_count(env: Any) -> int:
+    """Entries stored on a later entry's signature whose own signatures wait for the audit.
+    Counted once per open store; ingest and settle_audit keep `env.unaudited` since."""
+    if env.unaudited is None:
+        with env.begin() as txn:
+            env.unaudited = pending(txn, env.db["unaudited"])
+    return env.unaudited
+
+
+def check_unaudited(env: Any, limit: int) -> AuditResult:
+    """Verify up to `limit` waiting signatures in one read transaction (see `check`)."""
+    db = env.db
+    with env.begin() as txn:
+        authors: dict[int, bytes] = {}
+
+        def author_of(feed_num: int) -> bytes:
+            if feed_num not in authors:
+                authors[feed_num] = bytes(txn.get(U32.pack(feed_num), db=db["feed_nums"]))
+            return authors[feed_num]
+
+        return check(txn, db["unaudited"], db["log"], author_of, limit)

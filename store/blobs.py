@@ -83,3 +83,37 @@ def _chunks(txn: Any, db: Any, blob_hash: bytes, *, start: int = 0,
         if key[HASH_SIZE:] == _META and not with_meta:
             return
         yield key, bytes(value)
+
+
+# -- over the store (read: a StoreEnv; write: the transaction's WriteBatch) ----------------------
+
+def blob_size(env: Any, blob_hash: bytes) -> int | None:
+    """Size of a complete blob this store holds, or None."""
+    with env.begin() as txn:
+        return size_of(txn, env.db["blobs"], blob_hash)
+
+
+def blob_chunks(env: Any, blob_hash: bytes, start: int = 0, count: int = 16) -> list[tuple[int, bytes]]:
+    """Up to `count` chunks of a complete blob from chunk `start` (a short read transaction
+    per call, so serving a large blob never pins the database)."""
+    db = env.db["blobs"]
+    with env.begin() as txn:
+        if size_of(txn, db, blob_hash) is None:
+            return []
+        out = []
+        for index, data in read_chunks(txn, db, blob_hash, start):
+            out.append((index, data))
+            if len(out) >= count:
+                break
+        return out
+
+
+def put_chunks(batch: Any, blob_hash: bytes, chunks: list[tuple[int, bytes]]) -> None:
+    for index, data in chunks:
+        put_chunk(batch.txn, batch.db["blobs"], blob_hash, index, data)
+
+
+def discard_partial(batch: Any, blob_hash: bytes) -> None:
+    """Remove the chunks of a blob whose receiving failed (a complete blob is kept)."""
+    if size_of(batch.txn, batch.db["blobs"], blob_hash) is None:
+        discard(batch.txn, batch.db["blobs"], blob_hash)

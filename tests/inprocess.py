@@ -41,7 +41,7 @@ async def node(tmp_path: Path, name: str, seed: int, *, wanted: Callable[[], lis
         writer_ = writer(store)
         await nursery.start(writer_.run)
         async with open_host(HostConfig(seed=identity.seed)) as host:
-            replicator = Replicator(host, store, writer_, identity.public_key, now_ms=lambda: NOW,
+            replicator = Replicator(host, writer_.view, writer_, identity.public_key, now_ms=lambda: NOW,
                                     auto_sync=auto_sync, resync_s=resync_s, wanted=wanted,
                                     gossip_topics=gossip_topics, serve_refusal=serve_refusal)
             await nursery.start(replicator.run)

@@ -65,4 +65,4 @@ async def test_a_lying_peer_leaves_nothing_behind(tmp_path: Path, lie: str) -> N
                 await media.fetch_blob(b.host, b.writer, e.host.peer_id, blob)
         assert b.store.blob_size(blob) is None
         with b.store._env.begin() as txn:  # not one chunk of the lie is left
-            assert list(blobs.read_chunks(txn, b.store._db["blobs"], blob)) == []
+            assert list(blobs.read_chunks(txn, b.store._env.db["blobs"], blob)) == []

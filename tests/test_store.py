@@ -15,7 +15,7 @@ from helpers import NOW_MS, bad_signature, chain, identity, key_of, post, posts,
 from murmurate.crypto import encode_id
 from murmurate.store import (MAX_CLOCK_SKEW_MS, Entry, InvalidEntryError, PayloadType, Reason, Store,
                              check_signature, create_entry, decode_envelope)
-from murmurate.store import lmdb_store
+from murmurate.store import feeds, lmdb_store, timelines
 from murmurate.store.records import FeedRecord
 
 A, B, C = identity(1), identity(2), identity(3)
@@ -153,7 +153,7 @@ def test_held_duplicate_counted(store: Store) -> None:
 
 
 def test_held_cap(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lmdb_store, "MAX_HELD_PER_FEED", 5)
+    monkeypatch.setattr(feeds, "MAX_HELD_PER_FEED", 5)
     feed = posts(A, range(100, 112))
     other = posts(B, [5, 6])
     report = store.ingest(feed[1:] + other, NOW_MS)
@@ -500,14 +500,14 @@ def test_home_timeline_shows_own_and_followed_posts_newest_first(social: tuple[S
 class _MergeSpy:
     def __init__(self, mp: pytest.MonkeyPatch, budget: int) -> None:
         self.calls = 0
-        real = lmdb_store.Store._merge_timeline
+        real = timelines.merge_timeline
 
-        def spy(store: Store, *args: object) -> list[bytes]:
+        def spy(*args: object) -> list[bytes]:
             self.calls += 1
-            return real(store, *args)
+            return real(*args)
 
-        mp.setattr(lmdb_store, "_HOME_SCAN_BUDGET", budget)
-        mp.setattr(lmdb_store.Store, "_merge_timeline", spy)
+        mp.setattr(timelines, "_HOME_SCAN_BUDGET", budget)
+        mp.setattr(timelines, "merge_timeline", spy)
 
 
 @settings(max_examples=60, deadline=None)
@@ -515,7 +515,7 @@ class _MergeSpy:
 def test_pages_visit_every_item_once_through_the_scan(social: tuple[Store, list], sizes: list[int]) -> None:
     store, _ = social
     with pytest.MonkeyPatch.context() as mp:
-        spy = _MergeSpy(mp, lmdb_store._HOME_SCAN_BUDGET)
+        spy = _MergeSpy(mp, timelines._HOME_SCAN_BUDGET)
         assert _walk(store, sizes) == _full(store)
     assert spy.calls == 0
 

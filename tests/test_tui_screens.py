@@ -201,6 +201,29 @@ async def test_peers_settings_conversations_columns_help(pair) -> None:
 
 
 @on_asyncio
+async def test_a_reply_to_a_direct_post_starts_direct_to_its_author(pair) -> None:
+    a, b = pair
+    b.call("post", text="psst, just for you", visibility="direct", to=[a.id])
+    wait_until(lambda: a.call("conversations")["items"], what="the direct post opened at a")
+    app = app_for(a)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await pilot.press("d")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConversationsScreen", "conversations")
+        pane = app.screen.query_one("TimelinePane")
+        await until(pilot, lambda: pane.view.current is not None, "the direct post selected")
+        await pilot.press("r")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ComposeScreen", "compose")
+        assert app.screen.query_one("#direct").value and not app.screen.query_one("#public").value
+        assert app.screen.query_one("#to").value == b.id
+        await pilot.press(*"got it")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConversationsScreen", "sent")
+    wait_until(lambda: "got it" in [i.get("text") for i in b.call("conversations")["items"]],
+               what="the direct reply read at b")
+
+
+@on_asyncio
 async def test_first_run_creates_identity_starts_daemon_that_outlives_the_client(tmp_path: Path) -> None:
     fresh, other = DaemonProcess(tmp_path, "fresh"), DaemonProcess(tmp_path, "other").init()
     path = socket_path(Home.resolve(str(fresh.home), {}), fresh.env)

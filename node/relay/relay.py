@@ -76,8 +76,9 @@ class Relay:
         self.random_bytes = random_bytes
         self.home = relay_home(config)
         self.socket = socket_path(self.home, env)
-        self.store = Store(self.home.store_dir, map_size=config.store_map_size_mb << 20)
-        self.writer = QuotaWriter(self.store, self)
+        # The writer holds the one writable store; the rest of the relay reads through a view.
+        self.writer = QuotaWriter(Store(self.home.store_dir, map_size=config.store_map_size_mb << 20), self)
+        self.store = self.writer.view
         self.host: Any = None
         self.replicator: Replicator = None  # type: ignore[assignment]
         self.users: dict[bytes, tuple[int, str]] = {}
@@ -157,7 +158,7 @@ class Relay:
             log.info("stopped after %d write transactions", self.writer.transactions, extra={"event": "stopped"})
         finally:
             self.socket.unlink(missing_ok=True)
-            self.store.close()
+            self.writer.close()
             lock.release()
 
     def _add_known_peers(self) -> None:
@@ -472,7 +473,7 @@ class QuotaWriter(StoreWriter):
             outcome.update(cut=over, refused=len(entries) - len(kept))
             return self.ingest_now(store, kept, now_ms, live) if kept else IngestReport()
 
-        report = await self._submit(job, own=False)
+        report = await self._submit(job)
         if outcome.get("refused"):
             self.relay.note_refused(outcome["cut"], outcome["refused"])
         return report

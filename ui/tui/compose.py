@@ -40,14 +40,17 @@ class ComposeScreen(PushedScreen):
                 yield Static(f"Quoting {who(self.quote)}: {self.quote.get('text', '')[:120]}", id="context")
             yield Input(placeholder="content warning (optional)", id="cw")
             yield TextArea(id="text")
+            # A reply to a private post starts with its visibility (the node refuses a public
+            # one), and a direct reply with its author as the recipient.
+            private = (self.reply_to or {}).get("visibility")
+            start = private if private in ("followers", "direct") else "public"
             with Horizontal(classes="row"):
                 with RadioSet(id="visibility"):
-                    yield RadioButton("public", value=True, id="public")
-                    yield RadioButton("unlisted", id="unlisted")
-                    yield RadioButton("followers", id="followers")
-                    yield RadioButton("direct", id="direct")
+                    for choice in ("public", "unlisted", "followers", "direct"):
+                        yield RadioButton(choice, value=choice == start, id=choice)
                 yield Static("", id="counter")
-            yield Input(placeholder="direct: recipient ids, separated by spaces", id="to")
+            yield Input(value=self.reply_to["author"] if start == "direct" and self.reply_to else "",
+                        placeholder="direct: recipient ids, separated by spaces", id="to")
             with Horizontal(classes="row"):
                 yield Input(placeholder="media: file path (optional)", id="media")
                 yield Input(placeholder="alt text for the media", id="alt")
