@@ -22,6 +22,7 @@ from murmurate.store import PayloadType, StoreError
 
 from . import media
 from .core import rpc
+from .core.api_params import missing_param
 from .core.contact import Contact, encode_contact, parse_contact
 from .core.views import entry_view
 from .errors import NodeError
@@ -33,11 +34,19 @@ log = logging.getLogger("murmurate.api")
 
 Handler = Callable[[dict[str, Any], "_Connection"], Awaitable[Any]]
 
+# A local client opening many connections, each holding a long unfinished line, must not
+# grow the daemon without bound (500 x 1 MB held 494 MiB): so a cap on connections, and on
+# the bytes of unfinished requests held across all of them (each is also capped at MAX_LINE).
+MAX_CONNECTIONS = 100
+MAX_HELD_BYTES = 16 * 1024 * 1024
+
 
 class ApiServer:
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
         self._next_subscription = 1
+        self._open = 0
+        self._held = _HeldBytes(MAX_HELD_BYTES)
         self.methods: dict[str, Handler] = {
             name[len("m_"):]: getattr(self, name) for name in dir(self) if name.startswith("m_")
         }
@@ -60,7 +69,17 @@ class ApiServer:
             Path(path).unlink(missing_ok=True)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        conn = _Connection(stream)
+        if self._open >= MAX_CONNECTIONS:
+            with trio.move_on_after(1):
+                try:
+                    await stream.send_all(rpc.encode_error(None, rpc.INVALID_REQUEST,
+                                                           f"over {MAX_CONNECTIONS} connections to this daemon"))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+            await stream.aclose()
+            return
+        self._open += 1
+        conn = _Connection(stream, self._held)
         try:
             async with trio.open_nursery() as nursery:
                 conn.nursery = nursery
@@ -73,7 +92,9 @@ class ApiServer:
                     await conn.send_quietly(rpc.encode_error(None, e.code, e.message))
                 nursery.cancel_scope.cancel()
         finally:
+            self._open -= 1
             conn.closed = True
+            conn.hold(0)
             await stream.aclose()
 
     async def _answer(self, conn: "_Connection", line: bytes) -> None:
@@ -86,6 +107,8 @@ class ApiServer:
         try:
             if handler is None:
                 raise rpc.RpcError(rpc.METHOD_NOT_FOUND, f"no method {request.method!r} (see docs/api.md)")
+            if (missing := missing_param(request.method, request.params)) is not None:
+                raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {missing!r} must be a string (see docs/api.md)")
             result = await handler(request.params, conn)
             reply = rpc.encode_result(request.id, result)
         except rpc.RpcError as e:
@@ -323,13 +346,33 @@ def _install_verbs() -> None:
 _install_verbs()
 
 
+class _HeldBytes:
+    """The bytes of unfinished requests held by all connections together, against a limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+
 class _Connection:
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.SocketStream, held: _HeldBytes) -> None:
         self.stream = stream
         self.send_lock = trio.Lock()
         self.subscriptions: dict[int, Any] = {}
         self.nursery: trio.Nursery | None = None
         self.closed = False
+        self._all_held = held
+        self._held = 0
+
+    def hold(self, size: int) -> None:
+        """Count `size` bytes as this connection's input; raises RpcError (the caller hangs
+        up) when that would take all connections together over their limit."""
+        grow = size - self._held
+        if grow > 0 and self._all_held.used + grow > self._all_held.limit:
+            raise rpc.RpcError(rpc.INVALID_REQUEST, "the daemon holds too much unfinished input from its "
+                                                    "connections; send shorter lines, or try again")
+        self._all_held.used += grow
+        self._held = size
 
     async def lines(self):
         buf = bytearray()
@@ -338,6 +381,8 @@ class _Connection:
             if not data:
                 return
             buf += data
+            self.hold(len(buf))
+            consumed = False
             while True:
                 end = buf.find(b"\n")
                 if end < 0:
@@ -346,8 +391,12 @@ class _Connection:
                     break
                 line = bytes(buf[:end])
                 del buf[:end + 1]
+                consumed = True
                 if line.strip():
-                    yield line
+                    yield line  # still counted while it is answered
+                self.hold(len(buf))
+            if consumed:
+                buf = bytearray(buf)  # let go of the room a long line left behind
 
     async def send(self, data: bytes) -> None:
         async with self.send_lock:

@@ -50,25 +50,38 @@ class Home:
 
     def load_config(self) -> Config:
         """Read config.toml if there is one. Raises UsageError on a malformed file."""
+        where = str(self.config_file)
         try:
-            raw = self.config_file.read_text()
+            with open(self.config_file, "rb") as f:
+                raw = f.read(MAX_CONFIG_BYTES + 1)  # a cap, so /dev/zero or a huge file is an error
         except FileNotFoundError:
             return Config()
+        except OSError as e:
+            raise UsageError(f"{where}: cannot read it ({e.strerror})") from None
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UsageError(f"{where}: over {MAX_CONFIG_BYTES} bytes; a config file is a few lines")
         try:
-            data = tomllib.loads(raw)
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise UsageError(f"{where}: not UTF-8 text (byte {e.start})") from None
         except tomllib.TOMLDecodeError as e:
-            raise UsageError(f"{self.config_file}: {e}") from None
-        return parse_config(data, str(self.config_file))
+            raise UsageError(f"{where}: {e}") from None
+        except RecursionError:  # tomllib recurses once per level of nesting
+            raise UsageError(f"{where}: values nested too deeply") from None
+        return parse_config(data, where)
+
+
+MAX_CONFIG_BYTES = 64 * 1024
 
 
 def parse_config(data: dict[str, Any], where: str) -> Config:
-    post = data.get("post", {})
-    store = data.get("store", {})
+    post = _section(data, "post", where)
+    store = _section(data, "store", where)
     max_chars = post.get("max_chars", DEFAULT_MAX_CHARS)
     map_size = store.get("map_size_mb", Config.store_map_size_mb)
-    if not isinstance(max_chars, int) or not 1 <= max_chars <= 5000:
+    if not _is_int(max_chars) or not 1 <= max_chars <= 5000:
         raise UsageError(f"{where}: post.max_chars must be an integer from 1 to 5000")
-    if not isinstance(map_size, int) or not 1 <= map_size <= 16 * 1024 * 1024:
+    if not _is_int(map_size) or not 1 <= map_size <= 16 * 1024 * 1024:
         raise UsageError(f"{where}: store.map_size_mb must be a positive integer (MiB)")
     return Config(max_chars, map_size, parse_caps(store, where))
 
@@ -89,6 +102,17 @@ def parse_caps(store: dict[str, Any], where: str) -> StorageCaps:
         max_store_bytes=number("max_store_mb", d.max_store_bytes // MIB, 0, 16 << 20) * MIB,
         min_free_disk_bytes=number("min_free_disk_mb", d.min_free_disk_bytes // MIB, 0, 16 << 20) * MIB,
     )
+
+
+def _section(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):  # `post = 5` or `[[post]]`
+        raise UsageError(f"{where}: {name} must be a table ([{name}]), not {type(value).__name__}")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def runtime_dir(env: Mapping[str, str]) -> Path:

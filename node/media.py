@@ -18,6 +18,7 @@ import hashlib
 import logging
 import mimetypes
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -47,21 +48,26 @@ async def attach(writer: StoreWriter, path: str, *, alt: str = "", mime: str | N
     """Store a file as a blob (two streaming passes: hash, then chunks). Returns its media ref."""
     file = Path(path)
     try:
-        size = file.stat().st_size
+        st = file.stat()
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    if size > MAX_BLOB_SIZE:
-        raise UsageError(f"{path} is {size} bytes; media may be at most {MAX_BLOB_SIZE} bytes")
+    # Only regular files: a device (/dev/zero) or a pipe has no size and may never end.
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path} is not a regular file")
+    if st.st_size > MAX_BLOB_SIZE:
+        raise UsageError(f"{path} is {st.st_size} bytes; media may be at most {MAX_BLOB_SIZE} bytes")
     if len(alt) > MAX_ALT_CHARS:
         raise UsageError(f"alt text is at most {MAX_ALT_CHARS} characters")
-    digest = await trio.to_thread.run_sync(_hash_file, file)
+    digest, size = await trio.to_thread.run_sync(_hash_file, file, MAX_BLOB_SIZE)
     if writer.view.blob_size(digest) is None:
         with open(file, "rb") as f:
             index = 0
             while True:
                 group = []
                 for _ in range(_WRITE_GROUP):
-                    data = f.read(CHUNK_SIZE)
+                    # A file that grew since it was hashed is cut at the hashed size, and then
+                    # does not match its hash: finish_blob refuses it and drops the chunks.
+                    data = f.read(max(0, min(CHUNK_SIZE, size - index * CHUNK_SIZE)))
                     if not data:
                         break
                     group.append((index, data))
@@ -76,6 +82,8 @@ async def attach(writer: StoreWriter, path: str, *, alt: str = "", mime: str | N
 
 async def save_blob(writer: StoreWriter, blob: bytes, out: str) -> int:
     """Write a stored blob to a file, chunk by chunk. Returns its size."""
+    if Path(out).exists() and not Path(out).is_file():  # never rename over /dev/null or a FIFO
+        raise UsageError(f"{out} exists and is not a regular file")
     store = writer.view
     size = store.blob_size(blob)
     if size is None:
@@ -101,8 +109,10 @@ async def serve_blob(writer: StoreWriter, stream: Stream) -> None:
     try:
         request = await channel.receive()
         blob, start = request.get("hash"), request.get("from", 0)
+        # `from` is a chunk index: at most the chunks of the largest blob (a larger one
+        # overflowed the store's u32 chunk keys and raised out of the handler).
         if request.get("t") != "get" or not isinstance(blob, bytes) or len(blob) != HASH_SIZE \
-                or not isinstance(start, int) or start < 0:
+                or type(start) is not int or not 0 <= start <= MAX_BLOB_SIZE // CHUNK_SIZE + 1:
             raise BlobProtocolError("bad request")
         size = writer.view.blob_size(blob)
         if size is None:
@@ -149,7 +159,8 @@ async def fetch_blob(host: P2PHost, writer: StoreWriter, peer_id: str, blob: byt
             if message.get("t") == "done":
                 break
             data = message.get("data")
-            if message.get("t") != "chunk" or message.get("i") != expected or not isinstance(data, bytes):
+            if message.get("t") != "chunk" or type(message.get("i")) is not int or message.get("i") != expected \
+                    or not isinstance(data, bytes):  # (type: True == 1, but is not a chunk index)
                 raise BlobProtocolError("chunks out of order or malformed")
             received += len(data)
             if received > size:
@@ -175,12 +186,18 @@ async def fetch_blob(host: P2PHost, writer: StoreWriter, peer_id: str, blob: byt
         await stream.close()
 
 
-def _hash_file(path: Path) -> bytes:
+def _hash_file(path: Path, cap: int) -> tuple[bytes, int]:
+    """The file's hash and size, reading at most `cap` bytes: a file that grows past the
+    cap while it is read (its stat said less) is refused, not read forever."""
     digest = hashlib.blake2b(digest_size=HASH_SIZE)
+    size = 0
     with open(path, "rb") as f:
-        while data := f.read(1 << 20):
+        while data := f.read(min(1 << 20, cap + 1 - size)):
+            size += len(data)
+            if size > cap:
+                raise UsageError(f"{path} grew while it was read; media may be at most {cap} bytes")
             digest.update(data)
-    return digest.digest()
+    return digest.digest(), size
 
 
 class _Channel:

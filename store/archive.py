@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ class ImportReport:
 def export_archive(store: StoreView, path: str | Path) -> ExportReport:
     """Write every feed the store holds to `path` (atomically: temp file, fsync, rename)."""
     path = Path(path)
+    # Only a new file or a regular one is replaced: run as root, the rename below would
+    # otherwise put an archive where /dev/null was.
+    if path.exists() and not path.is_file():
+        raise ArchiveError(f"{path} exists and is not a regular file; export writes a file")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     digest = hashlib.blake2b(digest_size=32)
     feeds = entries = 0
@@ -114,10 +119,13 @@ def _check(path: str | Path, now_ms: int) -> tuple[int, int]:
             entry_format.check_timestamp(env, now_ms)
             if item.payload is not None:
                 entry_format.check_payload(env, item.payload)
+            # Each feed's entries come from seq 1 up without gaps or repeats: a repeated
+            # frame is a seq at or below the head, which place() cannot judge without the
+            # stored hash, so it is refused here first.
             head = heads.get(env.author)
-            if head is not None or env.seq != 1:
-                if head is None or place(head, env) is not Placement.APPEND:
-                    raise ArchiveError(f"{_name(item)}: entries out of order")
+            expected = 1 if head is None else head.seq + 1
+            if env.seq != expected or (head is not None and place(head, env) is not Placement.APPEND):
+                raise ArchiveError(f"{_name(item)}: entries out of order")
         except InvalidEntryError as e:
             raise ArchiveError(f"{_name(item)}: {e}") from None
         heads[env.author] = FeedHead(env.seq, env.hash, env.timestamp_ms)
@@ -158,10 +166,7 @@ def import_archive(store: Store, path: str | Path, now_ms: int) -> ImportReport:
 
 def _frames(path: str | Path) -> Iterator[Entry]:
     """Yield the archive's entries; raise ArchiveError if it is truncated or damaged."""
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise ArchiveError(f"cannot read {path}: {e.strerror}") from None
+    f = _open_regular(path)
     with f:
         digest = hashlib.blake2b(digest_size=32)
         magic = f.read(len(MAGIC))
@@ -189,6 +194,20 @@ def _frames(path: str | Path) -> Iterator[Entry]:
             raise ArchiveError(f"{path}: checksum does not match (damaged file)")
         if f.read(1):
             raise ArchiveError(f"{path}: bytes after the end of the archive (damaged file)")
+
+
+def _open_regular(path: str | Path) -> BinaryIO:
+    """Open a regular file for reading. Non-blocking, so a FIFO does not hang the open
+    (and the writer thread with it); anything but a regular file (a FIFO, /dev/zero, a
+    folder) is refused before a byte is read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise ArchiveError(f"cannot read {path}: {e.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ArchiveError(f"{path} is not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def _name(item: Entry) -> str:

@@ -3,11 +3,22 @@ a failure on a CI machine can then be read, not guessed at."""
 
 from __future__ import annotations
 
+import os
 import traceback
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import daemons
+
+# Property and fuzz tests (tests/test_fuzz_*.py): in CI a fixed number of examples,
+# derandomized, so every run checks the same cases in a bounded time and a failure
+# reproduces; HYPOTHESIS_PROFILE=murmurate-deep searches much longer, at random.
+settings.register_profile("murmurate-ci", max_examples=100, derandomize=True, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("murmurate-deep", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "murmurate-ci"))
 
 LOG_TAIL_LINES = 80
 

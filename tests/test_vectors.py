@@ -18,7 +18,7 @@ from murmurate.crypto import (KeyFileError, PassphraseRequiredError, WrongPassph
                               decode_key_file, decode_public_key, encode_id, encode_key_file, is_encrypted)
 from murmurate.crypto.errors import InvalidIdError
 from murmurate.crypto.keyfile import KdfParams
-from murmurate.crypto.signing import SigningIdentity
+from murmurate.crypto.signing import SigningIdentity, verify_signature
 from murmurate.store import canonical
 from murmurate.store.entry import (PayloadType, blake2b256, check_payload, check_signature, check_timestamp,
                                    decode_frame)
@@ -26,7 +26,7 @@ from murmurate.store.errors import InvalidEntryError, Reason
 from murmurate.store.feed import FeedHead, Placement, place
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
-FILES = ("entries.json", "ids.json", "keyfile.json", "canonical.json")
+FILES = ("entries.json", "ids.json", "keyfile.json", "canonical.json", "ed25519.json")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -169,9 +169,27 @@ def test_canonical_vector(case: dict[str, Any]) -> None:
         assert caught.value.kind == case["expect"]
 
 
+@pytest.mark.parametrize("case", _cases("ed25519.json"))
+def test_ed25519_vector(case: dict[str, Any]) -> None:
+    key, message, signature = (bytes.fromhex(case[k]) for k in ("public_key", "message", "signature"))
+    assert verify_signature(key, message, signature) is (case["expect"] == "valid")
+
+
+def test_ed25519_each_rule_is_needed() -> None:
+    """Each refusing rule has a case that a verifier without it would accept: the triple
+    satisfies the cofactorless equation (or, for the equation itself, the cofactored one)."""
+    cases = _load("ed25519.json")["cases"]
+    needed = {"s_not_below_l", "r_small_order", "a_small_order", "a_non_canonical"}
+    for rule in needed:
+        assert any(c["refused_by"] == rule and c["cofactorless_holds"] for c in cases), rule
+    assert any(c["refused_by"] == "equation" and c["cofactored_holds"] and not c["cofactorless_holds"]
+               for c in cases)
+    assert {c["refused_by"] for c in cases} == needed | {"a_not_a_point", "equation", None}
+
+
 # -- coverage and drift ---------------------------------------------------------------------
 
-MIN_CASES = {"entries.json": 25, "ids.json": 15, "keyfile.json": 12, "canonical.json": 60}
+MIN_CASES = {"entries.json": 25, "ids.json": 15, "keyfile.json": 12, "canonical.json": 60, "ed25519.json": 12}
 # Refusals that only the store or the node's storage caps can give (they need its state):
 # the rest must all appear.
 STORE_ONLY = {Reason.SEQ_GAP.value, Reason.FEED_FROZEN.value, Reason.FEED_CAP.value, Reason.NODE_CAP.value}
@@ -180,6 +198,7 @@ REQUIRED = {
     "ids.json": {"ok"} | set(ID_MESSAGES),
     "keyfile.json": {"ok"} | set(KEYFILE_ERRORS),
     "canonical.json": {"canonical", "non_canonical", "malformed", "trailing"},
+    "ed25519.json": {"valid", "refused"},
 }
 
 

@@ -14,6 +14,7 @@ from murmurate.store import PayloadType, Ref, StoredEntry, post_index, read_ref
 from ..errors import UsageError
 from .media import MAX_MEDIA, media_item_blob
 
+MAX_REF_SEQ = 2**64 - 1
 _TYPE_NAMES = {t.value: t.name.lower() for t in PayloadType}
 
 
@@ -27,8 +28,13 @@ def parse_ref(text: str) -> Ref:
     if not isinstance(text, str):
         raise UsageError("a post reference is a string <id>/<seq>")
     author_text, sep, seq_text = text.strip().rpartition("/")
-    if not sep or not seq_text.isdigit() or int(seq_text) < 1:
-        raise UsageError(f"a post reference looks like <id>/<seq>, e.g. mur_.../12; got {text!r}")
+    # ASCII digits only (str.isdigit takes "²", which int() refuses), and at most what the
+    # store's 64-bit keys hold: a payload's ref may name up to that (no entry has a seq over
+    # 2^53 - 1, so such a ref finds nothing), and views write such refs back as text.
+    if not sep or not (seq_text.isascii() and seq_text.isdigit()) or len(seq_text) > 20:
+        raise UsageError(f"a post reference looks like <id>/<seq>, e.g. mur_.../12; got {text[:100]!r}")
+    if not 1 <= int(seq_text) <= MAX_REF_SEQ:
+        raise UsageError(f"a post reference's seq is from 1 to {MAX_REF_SEQ}; got {seq_text}")
     try:
         author = decode_id(author_text)
     except InvalidIdError as e:

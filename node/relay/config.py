@@ -76,10 +76,20 @@ def load_relay_config(path: str | Path) -> RelayConfig:
     """Read and check relay.toml. Raises RelayConfigError (also for a missing file)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # a cap, so /dev/zero or a huge file is an error
     except OSError as e:
         raise RelayConfigError(f"cannot read {path}: {e.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise RelayConfigError(f"{path}: over {MAX_CONFIG_BYTES} bytes; a relay config is a few dozen lines")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RelayConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     return parse_relay_config(text, str(path), base=path.resolve().parent)
+
+
+MAX_CONFIG_BYTES = 256 * 1024
 
 
 def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> RelayConfig:
@@ -88,6 +98,8 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise RelayConfigError(f"{where}: not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise RelayConfigError(f"{where}: values nested too deeply") from None
     c = _Checker(where)
     c.known(data, _TOP, "")
     for table, keys in _TABLES.items():

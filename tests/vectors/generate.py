@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import gen_ed25519
 import gen_entries
 import gen_misc
 
@@ -20,6 +21,7 @@ BUILDERS = {
     "ids.json": gen_misc.build_ids,
     "keyfile.json": gen_misc.build_keyfile,
     "canonical.json": gen_misc.build_canonical,
+    "ed25519.json": gen_ed25519.build,
 }
 
 
