@@ -253,6 +253,7 @@ class ApiServer:
         status = self.d.replicator.status()
         return {**status, "id": encode_id(self.d.identity.public_key), "peer_id": self.d.host.peer_id,
                 "addrs": self.d.host.addrs(), "entries": self.d.store.count_entries(),
+                "budget": {k: v for k, v in self.d.host.statistics().items() if k.startswith("budget_")},
                 "unaudited": await trio.to_thread.run_sync(self.d.store.unaudited_count),
                 "storage": storage_status(self.d.writer)}
 

@@ -112,7 +112,10 @@ class Daemon:
         lock.acquire()
         try:
             self.socket.unlink(missing_ok=True)  # we hold the lock: any socket left is stale
-            config = HostConfig(seed=self.identity.seed, listen=self.options.listen, mdns=self.options.mdns)
+            # Without gossip topics the host runs no GossipSub at all: no protocol to negotiate
+            # with every peer (and no py-libp2p error when a peer has none either).
+            config = HostConfig(seed=self.identity.seed, listen=self.options.listen, mdns=self.options.mdns,
+                                pubsub=self.options.gossip_topics > 0, limits=self.node.config.limits)
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.writer.run)
                 async with open_host(config) as host:
@@ -224,7 +227,8 @@ class Daemon:
     def peer_list(self) -> list[dict[str, Any]]:
         connected = set(self.host.connected_peers())
         out = []
-        for peer_id in sorted(connected | set(self.replicator.peers)):
+        banned = {p for p in self.replicator.banned if self.replicator._is_banned(p)}
+        for peer_id in sorted(connected | set(self.replicator.peers) | banned):
             state = self.replicator.peers.get(peer_id)
             author = public_key_from_peer_id(peer_id)
             out.append({
@@ -236,6 +240,7 @@ class Daemon:
                 "last_error": state.last_error if state else "",
                 "entries_received": state.entries_received if state else 0,
                 "banned": self.replicator._is_banned(peer_id),
+                "ban_reason": self.replicator.ban_reasons.get(peer_id, "") if self.replicator._is_banned(peer_id) else "",
             })
         return out
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .core.budget import BudgetError, Limits, parse_limits
 from .core.caps import MIB, StorageCaps
 from .core.text import DEFAULT_MAX_CHARS
 from .errors import UsageError
@@ -22,7 +23,8 @@ from .errors import UsageError
 class Config:
     max_post_chars: int = DEFAULT_MAX_CHARS
     store_map_size_mb: int = 64 * 1024
-    caps: StorageCaps = StorageCaps()
+    limits: Limits = Limits()  # [budget]: what remote peers may make the daemon hold
+    caps: StorageCaps = StorageCaps()  # [store] storage caps (node/core/caps.py)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,11 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
         raise UsageError(f"{where}: post.max_chars must be an integer from 1 to 5000")
     if not _is_int(map_size) or not 1 <= map_size <= 16 * 1024 * 1024:
         raise UsageError(f"{where}: store.map_size_mb must be a positive integer (MiB)")
-    return Config(max_chars, map_size, parse_caps(store, where))
+    try:
+        limits = parse_limits(data.get("budget", {}), Limits(), where)
+    except BudgetError as e:
+        raise UsageError(str(e)) from None
+    return Config(max_chars, map_size, limits, parse_caps(store, where))
 
 
 def parse_caps(store: dict[str, Any], where: str) -> StorageCaps:

@@ -35,6 +35,7 @@ from .writer import StoreWriter
 
 PROTOCOL = "/murmurate/blob/1.0.0"
 MAX_MESSAGE = CHUNK_SIZE + 1024
+FIRST_MESSAGE_TIMEOUT_S = 10.0  # a blob stream must bring its request this soon (budget)
 _WRITE_GROUP = 16  # chunks per write transaction: at most 1 MiB held while receiving
 
 log = logging.getLogger("murmurate.media")
@@ -107,7 +108,8 @@ async def save_blob(writer: StoreWriter, blob: bytes, out: str) -> int:
 async def serve_blob(writer: StoreWriter, stream: Stream) -> None:
     channel = _Channel(stream)
     try:
-        request = await channel.receive()
+        with trio.fail_after(FIRST_MESSAGE_TIMEOUT_S):
+            request = await channel.receive()
         blob, start = request.get("hash"), request.get("from", 0)
         # `from` is a chunk index: at most the chunks of the largest blob (a larger one
         # overflowed the store's u32 chunk keys and raised out of the handler).
@@ -134,6 +136,9 @@ async def serve_blob(writer: StoreWriter, stream: Stream) -> None:
         await stream.reset()
     except P2PError as e:
         log.info("serving a blob to %s ended: %s", stream.remote_peer, e)
+    except trio.TooSlowError:
+        log.info("blob stream from %s sent no request in time", stream.remote_peer)
+        await stream.reset()
 
 
 async def fetch_blob(host: P2PHost, writer: StoreWriter, peer_id: str, blob: bytes) -> int | None:
@@ -212,6 +217,7 @@ class _Channel:
         while True:
             frame = self.decoder.next_frame()
             if frame is not None:
+                await self.stream.hold(self.decoder.buffered)
                 try:
                     value = canonical.unpack(frame)
                 except canonical.CanonicalError as e:
@@ -226,3 +232,4 @@ class _Channel:
                 self.decoder.feed(data)
             except framing.FrameError as e:
                 raise BlobProtocolError(str(e)) from None
+            await self.stream.hold(self.decoder.buffered)  # a partial frame is charged to the budget

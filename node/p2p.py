@@ -26,7 +26,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import multiaddr
@@ -40,11 +40,15 @@ from libp2p.custom_types import TProtocol
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
 from libp2p.host.basic_host import BasicHost
 from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.exceptions import ParseError
+from libp2p.io.exceptions import MessageTooLarge
+from libp2p.network.connection.exceptions import RawConnError
 from libp2p.network.connection.raw_connection import RawConnection
 from libp2p.network.exceptions import SwarmException
 from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.protocol_muxer import multiselect_communicator as _multiselect_communicator
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub, TopicValidator
 from libp2p.pubsub.score import ScoreParams
@@ -60,13 +64,16 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.stream_muxer import muxer_multistream as _muxer_multistream
 from libp2p.stream_muxer.yamux import yamux as _yamux_module
 from libp2p.tools.anyio_service.trio_manager import TrioManager
+from libp2p.utils.varint import read_varint_prefixed_bytes_limited
 from nacl.signing import SigningKey
 
+from .core.budget import Budget, Limits, Refusal
 from .errors import NodeError
 
-__all__ = ["CircuitLimits", "HostConfig", "Message", "P2PError", "P2PLocalError", "P2PRemoteError", "P2PHost", "Stream",
+__all__ = ["BudgetExceededError", "CircuitLimits", "HostConfig", "Limits", "Message", "P2PError", "P2PLocalError", "P2PRemoteError", "P2PHost", "Stream",
            "StreamResetError", "Subscription", "open_host", "peer_id_from_public_key",
            "public_key_from_peer_id"]
 
@@ -86,6 +93,31 @@ RESERVE_RENEW_S = 300        # renew a reservation this long before it expires
 # memory after the peak. 1 MiB still covers about 1 ms of round trip at 1 GB/s.
 YAMUX_MAX_WINDOW = 1024 * 1024
 _yamux_module.MAX_WINDOW_SIZE = YAMUX_MAX_WINDOW
+# What a peer may push into a new stream before we read a byte (Yamux's initial window, which
+# both sides assume): the memory every stream is charged from its first frame (node/core/budget.py).
+STREAM_WINDOW = _yamux_module.DEFAULT_WINDOW_SIZE
+# A stream names its protocol within this or is reset (py-libp2p waits 30 s, holding the stream).
+NEGOTIATION_TIMEOUT_S = 10
+# multistream-select messages are protocol ids ("/murmurate/sync/1\n"); py-libp2p reads any
+# length a peer announces, so one stream could hold gigabytes while it negotiates.
+MAX_NEGOTIATION_MESSAGE = 1024
+# After a handler returns, wait this long for the peer to close its side, then reset: a stream
+# the peer never closes would otherwise stay in Yamux (with its buffer) for the connection's life.
+LINGER_S = 5.0
+
+
+async def _bounded_read_delim(reader: Any) -> bytes:
+    """libp2p.utils.read_delim with a length limit (MAX_NEGOTIATION_MESSAGE)."""
+    try:
+        message = await read_varint_prefixed_bytes_limited(reader, MAX_NEGOTIATION_MESSAGE)
+    except MessageTooLarge as exc:
+        raise ParseError(str(exc)) from exc
+    if not message.endswith(b"\n"):
+        raise ParseError("a multistream-select message ends with a newline")
+    return message[:-1]
+
+
+_multiselect_communicator.read_delim = _bounded_read_delim
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -104,6 +136,11 @@ class P2PRemoteError(P2PError):
 
 class StreamResetError(P2PRemoteError):
     """The stream was reset (by the peer, or by us after an error)."""
+
+
+class BudgetExceededError(P2PRemoteError):
+    """A peer's stream would buffer more than the budget allows (node/core/budget.py); the
+    stream was reset. Remote load caused it, so it is a remote error: try again later."""
 
 
 # -- identity ------------------------------------------------------------------------------
@@ -134,6 +171,15 @@ def public_key_from_peer_id(peer_id: str) -> bytes | None:
     return key.to_bytes()
 
 
+def _remote_ip(muxed_conn: Any) -> str:
+    """The address a connection's budget is counted under: its remote IP, or "relayed"."""
+    try:
+        address = muxed_conn.get_remote_address()
+    except Exception:  # a relayed connection rides on a stream and has no address of its own
+        address = None
+    return str(address[0]) if address else "relayed"
+
+
 # -- small value types ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -157,6 +203,7 @@ class HostConfig:
     subscription_buffer: int = 1_024   # per topic; see Subscription
     publish_queue: int = 256           # publish() blocks when this many wait to go out
     publish_rate: float = 250.0        # messages/s at most: a 3-node line carries ~170-310 (pitfall 15)
+    limits: Limits = field(default_factory=Limits)  # what remote peers may make us hold
 
 
 @dataclass(frozen=True)
@@ -166,14 +213,63 @@ class Message:
     data: bytes
 
 
+class _Ticket:
+    """One stream's charge on the host's budget, from accept (or open) until released.
+
+    `base` is what Yamux may hold for the stream (STREAM_WINDOW); `extra` is what our own
+    reader says it buffers (Stream.hold). Releasing is idempotent.
+    """
+
+    def __init__(self, budget: Budget, peer: str, ip: str, base: int) -> None:
+        self.budget, self.peer, self.ip, self.base = budget, peer, ip, base
+        self.extra = 0
+        self.open = True
+
+    def resize(self, extra: int) -> Refusal | None:
+        if not self.open:
+            return None
+        if extra > self.extra:
+            refusal = self.budget.grow(self.peer, self.ip, extra - self.extra)
+            if refusal is not None:
+                return refusal
+        elif extra < self.extra:
+            self.budget.release_memory(self.peer, self.ip, self.extra - extra)
+        self.extra = extra
+        return None
+
+    def release(self) -> None:
+        if self.open:
+            self.open = False
+            self.budget.close_stream(self.peer, self.ip, self.base + self.extra)
+
+
 class Stream:
     """A bidirectional byte stream to one peer on one protocol."""
 
-    def __init__(self, net_stream: Any, remote_peer: str, protocol: str) -> None:
+    def __init__(self, net_stream: Any, remote_peer: str, protocol: str, ticket: _Ticket | None = None,
+                 *, outgoing: bool = False) -> None:
         self._s = net_stream
         self.remote_peer = remote_peer
         self.protocol = protocol
         self._done = False
+        self._ticket = ticket
+        self._outgoing = outgoing
+        if ticket is not None and outgoing:  # a caller that drops the stream gives its charge back
+            weakref.finalize(self, ticket.release)
+
+    async def hold(self, nbytes: int) -> None:
+        """Tell the budget our reader now buffers `nbytes` of this stream (say 0 once drained).
+
+        Raises BudgetExceededError, after resetting the stream, if the peer's budget (or
+        the host's) has no room for it.
+        """
+        if self._ticket is None:
+            return
+        refusal = self._ticket.resize(nbytes)
+        if refusal is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await self.reset()
+            raise BudgetExceededError(f"{self.protocol} with {self.remote_peer}: {refusal}")
 
     async def read(self, max_bytes: int = 65536) -> bytes:
         """Up to max_bytes; b"" once the peer closed its side. Raises StreamResetError."""
@@ -201,7 +297,10 @@ class Stream:
             raise P2PRemoteError(f"write on {self.protocol} to {self.remote_peer} failed: {exc}") from exc
 
     async def close(self) -> None:
-        """Half-close: we write no more (the peer reads b""); reading still works. Idempotent."""
+        """Half-close: we write no more (the peer reads b""); reading still works. Idempotent.
+        A stream we opened stops being charged to the budget here."""
+        if self._outgoing and self._ticket is not None:
+            self._ticket.release()
         if not self._done:
             self._done = True
             try:
@@ -212,7 +311,25 @@ class Stream:
     async def reset(self) -> None:
         """Abort both directions; the peer's next read raises StreamResetError. Idempotent."""
         self._done = True
+        if self._ticket is not None:
+            self._ticket.release()
         await self._s.reset()
+
+    async def _linger(self) -> None:
+        """After our close: wait up to LINGER_S for the peer's, discarding what it still sends;
+        then reset, so a peer that never closes leaves nothing behind in Yamux."""
+        with trio.move_on_after(LINGER_S):
+            try:
+                while await self.read():
+                    pass
+                return
+            except P2PError:
+                return
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            try:
+                await self.reset()
+            except Exception as exc:  # the connection is gone: nothing left to reset
+                log.debug("reset after linger: %r", exc)
 
 
 class Subscription:
@@ -331,6 +448,64 @@ class _HopService(CircuitV2Protocol):
         await super()._handle_reserve(stream, msg)
 
 
+class _WindowBuffer(bytearray):
+    """A Yamux stream's receive buffer that never outgrows the largest window we grant.
+
+    py-libp2p only logs a peer that sends past a stream's window and keeps buffering, so
+    one stream we do not read could hold any amount. A peer that does it breaks Yamux
+    (go-yamux closes the session too): its whole connection is closed.
+    """
+
+    def __init__(self, data: Any, conn: "_Yamux") -> None:
+        super().__init__(data)
+        self._conn = conn
+
+    def extend(self, data: Any) -> None:
+        if len(self) + len(data) > YAMUX_MAX_WINDOW:
+            raise self._conn._violation(f"sent past a stream's receive window ({YAMUX_MAX_WINDOW} bytes)")
+        super().extend(data)
+
+
+class _WindowBuffers(dict):  # type: ignore[type-arg]
+    def __init__(self, conn: "_Yamux") -> None:
+        super().__init__()
+        self._conn = conn
+
+    def __setitem__(self, stream_id: Any, buffer: Any) -> None:
+        super().__setitem__(stream_id, _WindowBuffer(buffer, self._conn))
+
+
+class _Yamux(Yamux):
+    """libp2p's Yamux with receive windows enforced (see _WindowBuffer)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stream_buffers = _WindowBuffers(self)
+        self._violated = False
+
+    async def _read_data_body(self, length: int) -> bytes:
+        # Checked before reading: py-libp2p would first gather a frame of any announced length.
+        if length > YAMUX_MAX_WINDOW:
+            raise self._violation(f"announced a Yamux frame of {length} bytes, more than any window we grant")
+        return await super()._read_data_body(length)
+
+    def _violation(self, what: str) -> RawConnError:
+        """Close the connection; return the error to raise. py-libp2p catches any error while
+        it handles a data frame, logs it and reads on, so closing is ours to start: its own
+        clean-up closes the secured connection and the swarm then forgets it."""
+        if not self._violated:
+            self._violated = True
+            log.info("closing the connection of %s: it %s", self.peer_id, what)
+            self.event_shutting_down.set()
+            if self._nursery is not None:
+                self._nursery.start_soon(self._cleanup_on_error)
+        return RawConnError(f"the peer {what}")
+
+
+# py-libp2p builds `Yamux(...)` by name for /yamux/1.0.0 whatever class muxer_opt names.
+_muxer_multistream.Yamux = _Yamux  # type: ignore[misc]
+
+
 class _IndexedTrioManager(TrioManager):
     """libp2p's service manager with an O(1) parent lookup for run_task.
 
@@ -408,16 +583,25 @@ class P2PHost:
             key_pair=self._key,
             # Noise only: the default also accepts plaintext, SECIO and TLS (pitfall 8).
             sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(self._key, noise_privkey=new_x25519_key_pair().private_key)},
-            muxer_opt={YAMUX_PROTOCOL_ID: Yamux},
+            muxer_opt={YAMUX_PROTOCOL_ID: _Yamux},
             listen_addrs=self._listen,  # must be given here, not only to run() (pitfall 9)
             # One connection per peer ends the dial at once instead of a 250 ms wait (pitfall 1).
-            connection_config=ConnectionConfig(max_connections_per_peer=1, dial_timeout=DIAL_TIMEOUT),
+            connection_config=ConnectionConfig(max_connections_per_peer=1, dial_timeout=DIAL_TIMEOUT,
+                                               inbound_stream_protocol_negotiation_timeout=NEGOTIATION_TIMEOUT_S),
             retry_config=RetryConfig(max_retries=0),  # we time out and report; callers decide to retry
         )
         self._host = _Host(self, network=swarm, enable_mDNS=config.mdns)
         self._gates: dict[str, tuple[Callable[[str], bool], frozenset[str]]] = {}
         self._add_conn = swarm.add_conn
         swarm.add_conn = self._gated_add_conn  # type: ignore[method-assign]  # every new connection, both ways
+        # The budget (node/core/budget.py): every connection is charged when added and given
+        # back when libp2p removes it; every incoming stream before it negotiates a protocol.
+        self._budget = Budget(config.limits)
+        self._charged_conns: dict[Any, str | None] = {}  # muxed connection -> the address charged
+        self._remove_conn = swarm.remove_conn
+        swarm.remove_conn = self._uncharged_remove_conn  # type: ignore[method-assign]
+        self._negotiate = swarm.common_stream_handler  # BasicHost's: multistream-select, then ours
+        swarm.common_stream_handler = self._budgeted_stream  # type: ignore[method-assign]
         # Circuit relay v2: every host accepts relayed connections (the stop side); a relay
         # host also relays (hop). Reservations are ours (P2PHost.set_relays), not libp2p's
         # discovery, which caches "no protocols" for a relay seen before identify (pitfall 12).
@@ -549,15 +733,60 @@ class P2PHost:
         if refusal is not None and not refusal:
             self._stats["gated_connections"] += 1
             log.info("refusing a connection (%s) from gated peer %s", direction, muxed_conn.peer_id)
-            try:
-                await muxed_conn.close()
-            except Exception as exc:
-                log.debug("close of a gated connection: %r", exc)
+            await self._close_refused(muxed_conn)
             raise SwarmException(f"peer {muxed_conn.peer_id} is gated")
-        conn = await self._add_conn(muxed_conn, direction)
+        if muxed_conn not in self._charged_conns:  # libp2p may add one connection twice (its dedup)
+            # Connections we dial count in the total only; the rest also per source address.
+            ip = None if direction == "outbound" else _remote_ip(muxed_conn)
+            over = self._budget.open_connection(muxed_conn.peer_id.to_base58(), ip, trio.current_time())
+            if over is not None:
+                log.debug("refusing a connection (%s) from %s at %s: %s", direction, muxed_conn.peer_id, ip, over)
+                await self._close_refused(muxed_conn)
+                raise SwarmException(f"connection from {muxed_conn.peer_id} refused: {over}")
+            self._charged_conns[muxed_conn] = ip
+        try:
+            conn = await self._add_conn(muxed_conn, direction)
+        except BaseException:
+            self._release_conn(muxed_conn)
+            raise
         if muxed_conn.peer_id.to_base58() in self._relays():
             self._reserve_wake.set()
         return conn
+
+    @staticmethod
+    async def _close_refused(muxed_conn: Any) -> None:
+        try:
+            await muxed_conn.close()
+        except Exception as exc:
+            log.debug("close of a refused connection: %r", exc)
+
+    def _uncharged_remove_conn(self, swarm_conn: Any) -> None:
+        self._remove_conn(swarm_conn)
+        self._release_conn(swarm_conn.muxed_conn)
+
+    def _release_conn(self, muxed_conn: Any) -> None:
+        if muxed_conn in self._charged_conns:
+            self._budget.close_connection(self._charged_conns.pop(muxed_conn))
+
+    async def _budgeted_stream(self, net_stream: Any) -> None:
+        """Every incoming stream, before multistream-select: charge it or reset it."""
+        muxed = net_stream.muxed_conn
+        peer, ip = muxed.peer_id.to_base58(), _remote_ip(muxed)
+        over = self._budget.open_stream(peer, ip, STREAM_WINDOW)
+        if over is not None:
+            log.debug("refusing a stream from %s: %s", peer, over)
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                try:
+                    await net_stream.reset()
+                except Exception as exc:  # already gone: nothing to refuse
+                    log.debug("reset of a refused stream: %r", exc)
+            return
+        ticket = _Ticket(self._budget, peer, ip, STREAM_WINDOW)
+        net_stream.murmurate_ticket = ticket  # serve() hands it to the Stream, for Stream.hold
+        try:
+            await self._negotiate(net_stream)
+        finally:
+            ticket.release()
 
     def is_relayed(self, peer_id: str) -> bool | None:
         """True if every connection to peer_id goes through a relay; None if not connected."""
@@ -778,21 +1007,34 @@ class P2PHost:
                 raise P2PRemoteError(f"cannot open {protocol} to {peer_id}: {exc}") from exc
         if scope.cancelled_caught:
             raise P2PRemoteError(f"opening {protocol} to {peer_id} timed out after {timeout} s")
+        ip = _remote_ip(net_stream.muxed_conn)
+        over = self._budget.open_stream(peer_id, ip, STREAM_WINDOW)
+        if over is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await net_stream.reset()
+            raise BudgetExceededError(f"cannot open {protocol} to {peer_id}: {over}")
         self._stats["streams_opened"] += 1
-        return Stream(net_stream, peer_id, protocol)
+        return Stream(net_stream, peer_id, protocol, _Ticket(self._budget, peer_id, ip, STREAM_WINDOW),
+                      outgoing=True)
 
     def serve(self, protocol: str, handler: Callable[[Stream], Awaitable[None]]) -> None:
         """Run handler(stream) for each incoming stream on protocol.
 
-        The stream is closed when the handler returns. If it raises, the error is logged
-        and counted (handler_errors), the stream is reset, and the host runs on: libp2p
-        itself would swallow the error without a word (pitfall 11).
+        The stream is closed when the handler returns (and reset if the peer has not closed
+        its side within LINGER_S). If it raises, the error is logged and counted
+        (handler_errors), the stream is reset, and the host runs on: libp2p itself would
+        swallow the error without a word (pitfall 11). A BudgetExceededError is no bug: it
+        is counted (budget_refused_*) and the stream was already reset.
         """
         async def run(net_stream: Any) -> None:
-            stream = Stream(net_stream, net_stream.muxed_conn.peer_id.to_base58(), protocol)
+            stream = Stream(net_stream, net_stream.muxed_conn.peer_id.to_base58(), protocol,
+                            getattr(net_stream, "murmurate_ticket", None))
             self._stats["streams_accepted"] += 1
             try:
                 await handler(stream)
+            except BudgetExceededError as exc:
+                log.debug("%s", exc)
+                return
             except Exception:
                 self._stats["handler_errors"] += 1
                 log.exception("handler for %s from %s failed", protocol, stream.remote_peer)
@@ -804,6 +1046,7 @@ class P2PHost:
                     await stream.reset()
                 raise
             await stream.close()
+            await stream._linger()
 
         self._host.set_stream_handler(TProtocol(protocol), run)
 
@@ -934,7 +1177,7 @@ class P2PHost:
     def statistics(self) -> dict[str, int]:
         """Counters since start, plus current peers, topics and queued publishes."""
         return {**self._stats, "peers": len(self._host.get_connected_peers()), "topics": len(self._subs),
-                "publish_queued": self._pub_recv.statistics().current_buffer_used}
+                "publish_queued": self._pub_recv.statistics().current_buffer_used, **self._budget.usage()}
 
 
 @asynccontextmanager

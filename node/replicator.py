@@ -43,6 +43,9 @@ log = logging.getLogger("murmurate.replicator")
 
 TOPIC_PREFIX = "murmurate/feed/1/"
 READ_TIMEOUT_S = 30.0
+# A sync stream must bring its first want this soon, and each later want within READ_TIMEOUT_S
+# (a live stream may then stay quiet): an idle stream holds a stream slot and its buffer.
+FIRST_WANT_TIMEOUT_S = 10.0
 RETRY_FIRST_S = 1.0
 # While the writer is busy, a catch-up merges what arrives into batches of up to this many
 # entries (or frame bytes) per store transaction: each commit waits on the disk (fsync), and
@@ -111,6 +114,7 @@ class Replicator:
         self._serve_refusal = serve_refusal
         self.peers: dict[str, PeerState] = {}
         self.banned: dict[str, float] = {}
+        self.ban_reasons: dict[str, str] = {}  # why each peer in `banned` was cut off
         self.remote_heads: dict[bytes, int] = {}
         self._subscribed: set[bytes] = set()
         self._gap_fills: set[tuple[str, bytes]] = set()
@@ -126,13 +130,14 @@ class Replicator:
         self.host.serve(sync.PROTOCOL, self._serve_sync)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            commits = self.writer.listen()
-            nursery.start_soon(self._publish_own, commits)
+            if self.gossip_topics:  # else the host may run without GossipSub: nothing to publish on
+                nursery.start_soon(self._publish_own, self.writer.listen())
             for author in self.wanted_feeds()[:self.gossip_topics]:
                 await self._subscribe(author)
             task_status.started()
             if self.auto_sync:
                 nursery.start_soon(self._peer_loop)
+            await trio.sleep_forever()  # the nursery runs gap fills and hang-ups until we are cancelled
 
     def wanted_feeds(self) -> list[bytes]:
         """Policy of a personal node: itself and the feeds it follows (or the `wanted` hook's)."""
@@ -180,9 +185,12 @@ class Replicator:
             return
         live: dict[bytes, int] = {}  # feeds wanted on this stream -> the last seq the client has
         commits = None
+        first = True  # budget: a timeout on every want
         try:
             while True:
-                message = await channel.receive()
+                with trio.fail_after(FIRST_WANT_TIMEOUT_S if first else READ_TIMEOUT_S):  # budget
+                    message = await channel.receive()
+                first = False  # budget
                 if message is None:
                     return
                 if not isinstance(message, Want):
@@ -207,6 +215,9 @@ class Replicator:
             await stream.reset()
         except P2PError as e:  # the connection was cut: the client asks again from what it has
             log.info("serving sync to %s ended: %s", stream.remote_peer, e)
+        except trio.TooSlowError:  # budget: an idle stream is closed (no ban: maybe a slow network)
+            log.info("sync stream from %s sent no want in time", stream.remote_peer)
+            await stream.reset()
         finally:
             if commits is not None:
                 # A listener left open would hold up to 1,024 commits before the writer drops it.
@@ -334,6 +345,9 @@ class Replicator:
                     # (quota: live entries are checked in full while the audit lags, node/writer.py)
                     report = await self.writer.ingest(entries, self.now_ms(), live=live_phase)
                     stored += len(report.appended)
+                    # Counted as stored, not when the stream ends: `peers` shows a live stream's.
+                    if (state := self.peers.get(peer_id)) is not None:
+                        state.entries_received += len(report.appended)
                     self.stats["live_in" if live_phase else "synced_entries"] += len(report.appended)
                     hostile = [r for r in report.rejected if r.reason in HOSTILE]
                     if hostile:
@@ -360,10 +374,6 @@ class Replicator:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await stream.reset()
             raise
-        finally:
-            state = self.peers.get(peer_id)
-            if state is not None:
-                state.entries_received += stored
         return stored
 
     @staticmethod
@@ -561,6 +571,7 @@ class Replicator:
     def _cut_off(self, peer_id: str, why: str) -> None:
         log.warning("cutting off peer %s: %s", peer_id, why)
         self.banned[peer_id] = time.monotonic() + self.ban_s
+        self.ban_reasons[peer_id] = why
         # The host's gate: from now until the ban ends, no connection, stream or gossip with it.
         self.host.set_gate("banned", lambda peer: not self._is_banned(peer))
         self.stats["peers_cut_off"] += 1
@@ -620,6 +631,7 @@ class _MessageStream:
         while True:
             frame = self.decoder.next_frame()
             if frame is not None:
+                await self.stream.hold(self.decoder.buffered)  # budget
                 return sync.decode(frame)
             data = await self.stream.read(256 * 1024)
             if not data:
@@ -629,4 +641,5 @@ class _MessageStream:
                 # no ban (bench/relay.py saw honest sources banned for it under load).
                 raise P2PRemoteError("the stream ended inside a frame")
             self.decoder.feed(data)
+            await self.stream.hold(self.decoder.buffered)  # budget: a partial frame is charged
 

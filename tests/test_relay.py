@@ -245,6 +245,7 @@ def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
     wait_until(lambda: relay.users()[a.id]["entries"] == 151, what="the relay to hold a's feed")
     assert relay.http("/nothing")[0] == 404
     assert relay.metric("murmurate_relay_entries") >= 151
+    assert relay.metric("murmurate_relay_budget_connections") >= 1  # a is connected, and charged
     backup = relay.home.parent / "hot.murexp"
     assert "exported 151 entries of 1 feeds" in relay.cli("--home", str(relay.home), "export", str(backup)).stdout
     assert relay.stop(sig=signal.SIGTERM) == 0

@@ -14,6 +14,7 @@ from typing import Any
 
 from murmurate.crypto import InvalidIdError, decode_id
 
+from ..core.budget import RELAY_LIMITS, BudgetError, Limits, parse_limits
 from ..core.caps import StorageCaps
 from ..errors import UsageError
 from ..home import parse_caps
@@ -50,6 +51,7 @@ class RelayConfig:
     log_format: str = "json"           # "json" (one object a line) or "text"
     log_level: str = "info"
     store_map_size_mb: int = 64 * 1024
+    limits: Limits = RELAY_LIMITS      # [budget]: what remote peers may make the relay hold
     storage: StorageCaps = StorageCaps()   # per-feed and whole-store caps ([store] table)
 
     @property
@@ -61,7 +63,7 @@ class RelayConfig:
 
 
 _TOP = {"data_dir", "listen", "announce", "peers", "unencrypted_key", "resync_s", "admission", "limits",
-        "quota", "metrics", "log", "store"}
+        "quota", "metrics", "log", "store", "budget"}
 _TABLES = {
     "admission": {"allow", "blocked", "invite_ttl_s"},
     "limits": {"max_users", "max_feeds"},
@@ -131,6 +133,10 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
     log_level = c.text(log, "level", defaults.log_level, "log.").lower()
     if log_level not in ("debug", "info", "warning", "error"):
         raise RelayConfigError(f"{where}: log.level must be debug, info, warning or error")
+    try:
+        limits = parse_limits(data.get("budget", {}), RELAY_LIMITS, where)
+    except BudgetError as e:
+        raise RelayConfigError(str(e)) from None
     return RelayConfig(
         data_dir=data_dir,
         listen=c.addrs(data, "listen", defaults.listen, nonempty=True),
@@ -157,6 +163,7 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
         log_level=log_level,
         store_map_size_mb=int(c.number(sto, "map_size_mb", defaults.store_map_size_mb, 1, 16 * 1024 * 1024,
                                        "store.", integer=True)),
+        limits=limits,
         storage=_caps(sto, where),
     )
 

@@ -115,7 +115,10 @@ class Relay:
                 # Circuit relay v2 for admitted users: one reservation each at most, so users
                 # behind NAT can be dialled through us (see docs/operations.md).
                 hop = CircuitLimits(max_reservations=self.config.max_users)
-                config = HostConfig(seed=self.identity.seed, listen=self.config.listen, hop=hop)
+                # No GossipSub: the relay's replicator has no gossip topics (live entries go over
+                # the sync streams), so there is no protocol to negotiate with every user.
+                config = HostConfig(seed=self.identity.seed, listen=self.config.listen, hop=hop, pubsub=False,
+                                    limits=self.config.limits)
                 async with open_host(config) as host:
                     self.host = host
                     host.set_reservation_policy(lambda peer: public_key_from_peer_id(peer) in self.users)
@@ -307,6 +310,7 @@ class Relay:
                         if not data:
                             return
                         decoder.feed(data)
+                        await stream.hold(decoder.buffered)  # a partial frame is charged to the budget
             answer = await self._answer(stream.remote_peer, p.decode(body))
         except (framing.FrameError, p.RelayProtocolError) as e:
             answer = p.Refused(p.BAD_REQUEST, f"not a relay request: {e}")
@@ -436,6 +440,13 @@ class Relay:
                    self.store.unaudited_count()),
             Metric(m + "fully_verified_entries_total", "counter",
                    "entries ingested with every signature checked because the audit lagged", self.writer.fully_verified),
+            # What remote peers hold of the budget now, and what it refused (node/core/budget.py).
+            Metric(m + "budget_connections", "gauge", "connections charged to the budget", host.get("budget_connections", 0)),
+            Metric(m + "budget_streams", "gauge", "streams charged to the budget", host.get("budget_streams", 0)),
+            Metric(m + "budget_memory_bytes", "gauge", "stream buffer bytes charged to the budget",
+                   host.get("budget_memory", 0)),
+            Metric(m + "budget_refusals_total", "counter", "connections and streams refused: over budget",
+                   host.get("budget_refusals", 0)),
         ]
 
     # Shared with the daemon: it only needs .host and .replicator.
