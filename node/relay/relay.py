@@ -263,7 +263,7 @@ class Relay:
             self._touched.update(mine)
             self._dirty.set()  # the refresher recounts them and re-reads their follows
 
-    def note_refused(self, cut: set[bytes], refused: int) -> None:
+    def note_refused(self, cut: set[bytes], refused: int, charged: dict[bytes, policy.Usage]) -> None:
         """Called by the writer after a batch: these users' entries (of their own feed or of
         feeds they follow) did not fit their quota."""
         self.counters["refused_entries"] += refused
@@ -271,9 +271,9 @@ class Relay:
             self.cut_at.setdefault(user, None)
         for user in cut - self.over_quota:
             self.over_quota.add(user)
-            self._log_over_quota(user, "over quota: the next entry of their feed or of a feed they follow "
-                                 f"does not fit ({self.config.quota.max_entries} entries, "
-                                 f"{self.config.quota.max_bytes} bytes)")
+            # what the user is told too (their count once the batch's kept entries are in)
+            self._log_over_quota(user, policy.quota_refusal(charged.get(user, policy.Usage()), self.config.quota,
+                                                            cut=True))
         if cut:
             self._touched.update(cut)
             self._dirty.set()
@@ -479,14 +479,15 @@ class QuotaWriter(StoreWriter):
             payers = {u for a in paid for u in ((a,) if a in users else sharers[a])}
             relevant = {a: s for a, s in sharers.items() if payers.intersection(s)}
             charged = policy.charges(payers, {**feed_usage, **usage}, relevant)
-            kept, _, cut = policy.trim(entries, usage, quota, users & authors, sharers, charged)
+            kept, after, cut = policy.trim(entries, usage, quota, users & authors, sharers, charged)
             over = {u for a in cut for u in ((a,) if a in users else sharers[a])}
-            outcome.update(cut=over, refused=len(entries) - len(kept))
+            now = policy.charges(over, {**feed_usage, **after}, relevant) if over else {}
+            outcome.update(cut=over, refused=len(entries) - len(kept), charged=now)
             return self.ingest_now(store, kept, now_ms, live) if kept else IngestReport()
 
         report = await self._submit(job)
         if outcome.get("refused"):
-            self.relay.note_refused(outcome["cut"], outcome["refused"])
+            self.relay.note_refused(outcome["cut"], outcome["refused"], outcome["charged"])
         return report
 
 
