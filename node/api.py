@@ -32,7 +32,44 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("murmurate.api")
 
-Handler = Callable[[dict[str, Any], "_Connection"], Awaitable[Any]]
+Handler = Callable[[dict[str, Any], "Connection"], Awaitable[Any]]
+Reader = Callable[[dict[str, Any], str], Any]
+
+
+def _limit(params: dict[str, Any], name: str) -> int | None:
+    return rpc.optional_integer(params, name, 1, 500)
+
+
+# The params of each social verb, read before the node sees them (node/service.py indexes
+# params directly: only what passed these readers reaches it).
+VERB_PARAMS: dict[str, dict[str, Reader]] = {
+    "post": {"text": rpc.text, "cw": rpc.optional_text, "reply_to": rpc.optional_text, "lang": rpc.optional_text,
+             "visibility": rpc.optional_text, "to": rpc.optional_texts, "media": rpc.optional_objects,
+             "quote": rpc.optional_text},
+    "boost": {"ref": rpc.text}, "unboost": {"ref": rpc.text},
+    "favourite": {"ref": rpc.text}, "unfavourite": {"ref": rpc.text},
+    "delete": {"ref": rpc.text},
+    "edit": {"ref": rpc.text, "text": rpc.text, "cw": rpc.optional_text},
+    "set_profile": {"name": rpc.optional_text, "bio": rpc.optional_text, "relays": rpc.optional_texts,
+                    "pinned": rpc.optional_texts, "avatar": rpc.optional_object},
+    "follow": {"id": rpc.text}, "unfollow": {"id": rpc.text},
+    "block": {"id": rpc.text}, "unblock": {"id": rpc.text},
+    "accept_follower": {"id": rpc.text}, "remove_follower": {"id": rpc.text},
+    "timeline": {"which": rpc.optional_text, "tag": rpc.optional_text, "list": rpc.optional_text,
+                 "cursor": rpc.optional_text, "limit": _limit},
+    "thread": {"ref": rpc.text, "cursor": rpc.optional_text, "limit": _limit},
+    "history": {"ref": rpc.text},
+    "notifications": {"cursor": rpc.optional_text, "limit": _limit},
+    "profile": {"id": rpc.optional_text},
+    "search": {"query": rpc.text, "limit": _limit},
+    "mute": {"kind": rpc.text, "value": rpc.text}, "unmute": {"kind": rpc.text, "value": rpc.text},
+    "mutes": {},
+    "list_add": {"name": rpc.text, "id": rpc.text}, "list_remove": {"name": rpc.text, "id": rpc.text},
+    "lists": {},
+    "circle": {},
+    "conversations": {"limit": _limit},
+}
+LOCAL_WRITES = ("mute", "unmute", "list_add", "list_remove")  # read verbs that change local settings
 
 # A local client opening many connections, each holding a long unfinished line, must not
 # grow the daemon without bound (500 x 1 MB held 494 MiB): so a cap on connections, and on
@@ -41,14 +78,41 @@ MAX_CONNECTIONS = 100
 MAX_HELD_BYTES = 16 * 1024 * 1024
 
 
+def read_params(verb: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The verb's params, each checked by its reader (absent ones left out). Raises RpcError."""
+    checked = {name: read(params, name) for name, read in VERB_PARAMS[verb].items()}
+    return {name: value for name, value in checked.items() if value is not None}
+
+
 class ApiServer:
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
         self._next_subscription = 1
         self._open = 0
         self._held = _HeldBytes(MAX_HELD_BYTES)
-        self.methods: dict[str, Handler] = {
-            name[len("m_"):]: getattr(self, name) for name in dir(self) if name.startswith("m_")
+        self.methods: dict[str, Handler] = self.method_table()
+
+    def method_table(self) -> dict[str, Handler]:
+        """Every method the API answers (docs/api.md), by name. Subclasses pick and add."""
+        writes, reads = self._writes, self._reads
+        return {
+            "ping": self.ping, "whoami": self.whoami, "contact": self.contact,
+            "post": writes("post"), "follow": writes("follow"), "unfollow": writes("unfollow"),
+            "boost": writes("boost"), "unboost": writes("unboost"), "favourite": writes("favourite"),
+            "unfavourite": writes("unfavourite"), "delete": writes("delete"), "edit": writes("edit"),
+            "set_profile": writes("set_profile"), "block": writes("block"), "unblock": writes("unblock"),
+            "accept_follower": writes("accept_follower"), "remove_follower": writes("remove_follower"),
+            "attach": self.attach, "blob": self.blob,
+            "following": self.following, "log": self.log_, "timeline": reads("timeline"),
+            "thread": reads("thread"), "history": reads("history"), "notifications": reads("notifications"),
+            "profile": reads("profile"), "search": reads("search"), "mute": reads("mute"),
+            "unmute": reads("unmute"), "mutes": reads("mutes"), "list_add": reads("list_add"),
+            "list_remove": reads("list_remove"), "lists": reads("lists"), "circle": reads("circle"),
+            "conversations": reads("conversations"),
+            "connect": self.connect, "relay_add": self.relay_add, "relay_status": self.relay_status,
+            "peers": self.peers, "status": self.status, "verify": self.verify, "export": self.export,
+            "import": self.import_, "subscribe": self.subscribe, "unsubscribe": self.unsubscribe,
+            "shutdown": self.shutdown,
         }
 
     async def serve(self, path: Path, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -79,7 +143,7 @@ class ApiServer:
             await stream.aclose()
             return
         self._open += 1
-        conn = _Connection(stream, self._held)
+        conn = Connection(stream, self._held)
         try:
             async with trio.open_nursery() as nursery:
                 conn.nursery = nursery
@@ -97,7 +161,7 @@ class ApiServer:
             conn.hold(0)
             await stream.aclose()
 
-    async def _answer(self, conn: "_Connection", line: bytes) -> None:
+    async def _answer(self, conn: "Connection", line: bytes) -> None:
         try:
             request = rpc.parse_request(line)
         except rpc.RpcError as e:
@@ -111,13 +175,14 @@ class ApiServer:
                 raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {missing!r} must be a string (see docs/api.md)")
             result = await handler(request.params, conn)
             reply = rpc.encode_result(request.id, result)
-        except rpc.RpcError as e:
+        except rpc.RpcError as e:  # the param readers' (or a method's own) refusal of the request
             reply = rpc.encode_error(request.id, e.code, e.message)
         except (NodeError, CryptoError, StoreError, InvalidIdError, ValueError, OSError) as e:
+            # Refusals: the request was well-formed, and what it asked for cannot be done.
             reply = rpc.encode_error(request.id, rpc.APP_ERROR, str(e), {"kind": type(e).__name__})
-        except (TypeError, KeyError, AttributeError) as e:
-            reply = rpc.encode_error(request.id, rpc.INVALID_PARAMS, f"bad params: {e}")
         except Exception:
+            # Anything else (a TypeError or KeyError included) is a bug of ours: params were
+            # checked before the method ran, so it is not the caller's mistake.
             log.exception("method %s failed", request.method)
             reply = rpc.encode_error(request.id, rpc.INTERNAL_ERROR, "internal error (see the daemon's log)")
         if request.id is not None:
@@ -127,15 +192,30 @@ class ApiServer:
 
     # -- methods (docs/api.md) -------------------------------------------------------------
 
-    async def m_ping(self, params: dict[str, Any], conn: "_Connection") -> str:
+    def _writes(self, verb: str) -> Handler:
+        """A social write verb: params checked, planned and appended through the writer."""
+        async def method(params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+            return await self._write_verb(verb, read_params(verb, params))
+        return method
+
+    def _reads(self, verb: str) -> Handler:
+        """A social read verb (or a local setting, which the one writer changes)."""
+        async def method(params: dict[str, Any], conn: "Connection") -> Any:
+            checked = read_params(verb, params)
+            if verb in LOCAL_WRITES:
+                return await self.d.writer.call(lambda store: self.d.node.writing_to(store).read(verb, checked))
+            return await trio.to_thread.run_sync(self.d.node.read, verb, checked)
+        return method
+
+    async def ping(self, params: dict[str, Any], conn: "Connection") -> str:
         return "pong"
 
-    async def m_whoami(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+    async def whoami(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         me = self.d.identity.public_key
         return {**self.d.node.whoami(), "peer_id": self.d.host.peer_id, "addrs": self.d.host.addrs(),
                 "fingerprint": fingerprint(me)}
 
-    async def m_contact(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+    async def contact(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         # Direct addresses go without our peer id (the code names us); a circuit address keeps
         # it whole, since the part before /p2p-circuit names the relay, not us.
         addrs = [a if "/p2p-circuit" in a else a.split("/p2p/")[0] for a in self.d.host.addrs()]
@@ -157,62 +237,47 @@ class ApiServer:
             await self.d.replicator.feeds_changed()
         return item
 
-    async def m_post(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        return await self._write_verb("post", params)
-
-    async def m_follow(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        _text(params, "id")
-        return await self._write_verb("follow", params)
-
-    async def m_unfollow(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        _text(params, "id")
-        return await self._write_verb("unfollow", params)
-
-    async def m_attach(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+    async def attach(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         """Store a file as a media blob; pass the result in `post`'s `media` list."""
-        alt = params.get("alt", "")
-        if not isinstance(alt, str):
-            raise rpc.RpcError(rpc.INVALID_PARAMS, "alt must be a string")
-        mime = params.get("mime")
-        if mime is not None and not isinstance(mime, str):
-            raise rpc.RpcError(rpc.INVALID_PARAMS, "mime must be a string")
-        return await media.attach(self.d.writer, _path(params, "path"), alt=alt, mime=mime)
+        path = rpc.absolute_path(params, "path")
+        alt = rpc.optional_text(params, "alt") or ""
+        mime = rpc.optional_text(params, "mime")
+        return await media.attach(self.d.writer, path, alt=alt, mime=mime)
 
-    async def m_blob(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+    async def blob(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         """Write a blob to the file `out`, fetching it from connected peers first if needed."""
         try:
-            blob = bytes.fromhex(_text(params, "hash"))
+            blob = bytes.fromhex(rpc.text(params, "hash"))
         except ValueError:
             raise rpc.RpcError(rpc.INVALID_PARAMS, "hash must be hex") from None
         if len(blob) != 32:
             raise rpc.RpcError(rpc.INVALID_PARAMS, "hash must be 32 bytes of hex")
+        out = rpc.absolute_path(params, "out")
         fetched_from = None
         if self.d.store.blob_size(blob) is None:
             fetched_from = await self.d.fetch_blob(blob)
-        size = await media.save_blob(self.d.writer, blob, _path(params, "out"))
-        return {"out": params["out"], "size": size, "fetched_from": fetched_from}
+        size = await media.save_blob(self.d.writer, blob, out)
+        return {"out": out, "size": size, "fetched_from": fetched_from}
 
-    async def m_following(self, params: dict[str, Any], conn: "_Connection") -> list[str]:
+    async def following(self, params: dict[str, Any], conn: "Connection") -> list[str]:
         return self.d.node.following()
 
-    async def m_log(self, params: dict[str, Any], conn: "_Connection") -> list[dict[str, Any]]:
-        return await trio.to_thread.run_sync(lambda: self.d.node.log(params.get("author"),
-                                                                      limit=_int(params, "limit", 20, 1, 500)))
+    async def log_(self, params: dict[str, Any], conn: "Connection") -> list[dict[str, Any]]:
+        author = rpc.optional_text(params, "author")
+        limit = rpc.integer(params, "limit", 20, 1, 500)
+        return await trio.to_thread.run_sync(lambda: self.d.node.log(author, limit=limit))
 
-    async def m_timeline(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        _int(params, "limit", 20, 1, 500)
-        return await trio.to_thread.run_sync(self.d.node.read, "timeline", params)
-
-    async def m_connect(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        peer_id = await self.d.host.dial(_text(params, "addr"))
+    async def connect(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+        addr = rpc.text(params, "addr")
+        peer_id = await self.d.host.dial(addr)
         return {"peer_id": peer_id}
 
-    async def m_relay_add(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+    async def relay_add(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         """Join a relay with its code (node/relay): keep it in the peer book, list it in our profile."""
         from .relay import client as relay_client
         from .relay.protocol import parse_code
 
-        code = parse_code(_text(params, "code"))
+        code = parse_code(rpc.text(params, "code"))
         peer_id, account = await relay_client.join(self.d.host, self.d.identity, code, self.d.now_ms())
         entry = {"addrs": list(code.addrs), "source": "relay"}
         await self.d.writer.call(lambda store: store.put_peer(peer_id.encode(), entry))
@@ -225,7 +290,7 @@ class ApiServer:
             ref = item["ref"]
         return {"relay": encode_id(code.public_key), "peer_id": peer_id, "account": account, "profile": ref}
 
-    async def m_relay_status(self, params: dict[str, Any], conn: "_Connection") -> list[dict[str, Any]]:
+    async def relay_status(self, params: dict[str, Any], conn: "Connection") -> list[dict[str, Any]]:
         """Ask every relay in the peer book how our account stands (usage, quota, refusals)."""
         from .relay import client as relay_client
         from .relay.protocol import StatusRequest
@@ -246,10 +311,10 @@ class ApiServer:
             out.append(row)
         return out
 
-    async def m_peers(self, params: dict[str, Any], conn: "_Connection") -> list[dict[str, Any]]:
+    async def peers(self, params: dict[str, Any], conn: "Connection") -> list[dict[str, Any]]:
         return self.d.peer_list()
 
-    async def m_status(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+    async def status(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         status = self.d.replicator.status()
         return {**status, "id": encode_id(self.d.identity.public_key), "peer_id": self.d.host.peer_id,
                 "addrs": self.d.host.addrs(), "entries": self.d.store.count_entries(),
@@ -257,20 +322,20 @@ class ApiServer:
                 "unaudited": await trio.to_thread.run_sync(self.d.store.unaudited_count),
                 "storage": storage_status(self.d.writer)}
 
-    async def m_verify(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+    async def verify(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         return await trio.to_thread.run_sync(self.d.node.verify)
 
-    async def m_export(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        path = _path(params, "file")
+    async def export(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+        path = rpc.absolute_path(params, "file")
         return await trio.to_thread.run_sync(self.d.node.export, path)
 
-    async def m_import(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-        path = _path(params, "file")
+    async def import_(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+        path = rpc.absolute_path(params, "file")
         # A job of the writer, on its store: every batch it commits is announced (subscribers,
         # live streams, the private-post opener), however many feeds it appends to.
         return await self.d.writer.call(lambda store: self.d.node.writing_to(store).import_(path))
 
-    async def m_subscribe(self, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
+    async def subscribe(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
         """Push every entry this node stores from now on as an "event" notification."""
         sub_id = self._next_subscription
         self._next_subscription += 1
@@ -280,18 +345,18 @@ class ApiServer:
         conn.nursery.start_soon(self._push, conn, sub_id, commits)
         return {"subscription": sub_id}
 
-    async def m_unsubscribe(self, params: dict[str, Any], conn: "_Connection") -> bool:
-        sub_id = params.get("subscription")
+    async def unsubscribe(self, params: dict[str, Any], conn: "Connection") -> bool:
+        sub_id = rpc.integer(params, "subscription", 0, 1, 2**53)
         commits = conn.subscriptions.pop(sub_id, None)
         if commits is None:
             raise rpc.RpcError(rpc.INVALID_PARAMS, f"no subscription {sub_id!r} on this connection")
         await commits.aclose()
         return True
 
-    async def m_shutdown(self, params: dict[str, Any], conn: "_Connection") -> bool:
+    async def shutdown(self, params: dict[str, Any], conn: "Connection") -> bool:
         return True  # _answer stops the daemon once this reply is sent
 
-    async def _push(self, conn: "_Connection", sub_id: int, commits: Any) -> None:
+    async def _push(self, conn: "Connection", sub_id: int, commits: Any) -> None:
         try:
             async for commit in commits:
                 for author, seq in commit.appended:
@@ -317,36 +382,6 @@ class ApiServer:
         return entry_view(stored)
 
 
-LOCAL_WRITES = ("mute", "unmute", "list_add", "list_remove")
-
-
-def _install_verbs() -> None:
-    """The social verbs: each write verb appends through the writer, each read verb reads."""
-    def writer(verb: str) -> Handler:
-        async def method(self: ApiServer, params: dict[str, Any], conn: "_Connection") -> dict[str, Any]:
-            return await self._write_verb(verb, params)
-        return method
-
-    def reader(verb: str) -> Handler:
-        async def method(self: ApiServer, params: dict[str, Any], conn: "_Connection") -> Any:
-            if "limit" in params:
-                _int(params, "limit", 20, 1, 500)
-            if verb in LOCAL_WRITES:  # local settings are writes too: the one writer does them
-                return await self.d.writer.call(lambda store: self.d.node.writing_to(store).read(verb, params))
-            return await trio.to_thread.run_sync(self.d.node.read, verb, params)
-        return method
-
-    for verb in ("boost", "unboost", "favourite", "unfavourite", "delete", "edit", "set_profile", "block",
-                 "unblock", "accept_follower", "remove_follower"):
-        setattr(ApiServer, f"m_{verb}", writer(verb))
-    for verb in ("thread", "history", "notifications", "profile", "search", "mute", "unmute", "mutes",
-                 "list_add", "list_remove", "lists", "circle", "conversations"):
-        setattr(ApiServer, f"m_{verb}", reader(verb))
-
-
-_install_verbs()
-
-
 class _HeldBytes:
     """The bytes of unfinished requests held by all connections together, against a limit."""
 
@@ -355,7 +390,9 @@ class _HeldBytes:
         self.used = 0
 
 
-class _Connection:
+class Connection:
+    """One client's socket: its lines in, its replies and notifications out (one at a time)."""
+
     def __init__(self, stream: trio.SocketStream, held: _HeldBytes) -> None:
         self.stream = stream
         self.send_lock = trio.Lock()
@@ -409,28 +446,6 @@ class _Connection:
             await self.send(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             pass
-
-
-def _path(params: dict[str, Any], name: str) -> str:
-    value = _text(params, name)
-    if not value.startswith("/"):
-        raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {name!r} must be an absolute path (the daemon's "
-                                                "working folder is not yours)")
-    return value
-
-
-def _text(params: dict[str, Any], name: str) -> str:
-    value = params.get(name)
-    if not isinstance(value, str) or not value:
-        raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {name!r} must be a non-empty string")
-    return value
-
-
-def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = params.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise rpc.RpcError(rpc.INVALID_PARAMS, f"param {name!r} must be an integer from {low} to {high}")
-    return value
 
 
 def storage_status(writer: Any) -> dict[str, Any]:

@@ -163,6 +163,7 @@ def _rss_anon_kib(pid: int) -> int:
     raise AssertionError("no RssAnon")
 
 
+@pytest.mark.network
 def test_many_connections_holding_partial_lines_do_not_grow_the_daemon_without_bound(tmp_path: Path) -> None:
     """500 connections each sending 1 MB of a line that never ends held 614 MB: now each
     connection and the daemon as a whole have a cap, and the daemon keeps answering."""

@@ -144,6 +144,7 @@ def test_follow_timeline_through_export_and_import(alice: Path, bob: Path, tmp_p
     assert json_out(bob, "verify")["problems"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "flip", "append", "magic"])
 def test_damaged_export_is_refused_and_store_unchanged(alice: Path, bob: Path, tmp_path: Path, damage: str) -> None:
     for i in range(30):
@@ -201,7 +202,15 @@ def test_real_process_errors_have_no_traceback_unless_debug(tmp_path: Path) -> N
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
+@pytest.mark.slow
 def test_tour_runs() -> None:
     out = io.StringIO()
     assert main(["tour"], stdout=out, stderr=io.StringIO(), env={}) == 0
     assert "all good" in out.getvalue() and "nothing imported" in out.getvalue()
+
+
+def test_every_command_has_a_verb_in_the_table() -> None:
+    from murmurate.ui import cli
+    commands = set(cli.build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert commands - set(cli.VERBS) == {"daemon", "tour", "tui"}  # handled before the table
+    assert set(cli.VERBS) <= commands

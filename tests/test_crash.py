@@ -129,6 +129,7 @@ def check_after_kill(path: Path, by_author: dict[bytes, list[bytes]], reported: 
     return count
 
 
+@pytest.mark.slow
 def test_sigkill_mid_ingest_loses_nothing_committed(crash_data: tuple[Path, dict[bytes, list[bytes]]],
                                                     tmp_path: Path) -> None:
     frames, by_author = crash_data

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from murmurate.node.api import ApiServer
 from murmurate.node.core import rpc
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 PARAM_NAMES = ["id", "ref", "text", "reply_to", "quote", "visibility", "to", "media", "cw", "lang", "tags", "limit",
                "cursor", "which", "tag", "list", "name", "kind", "value", "query", "author", "alt", "mime", "hash",
                "addr", "code", "subscription", "bio", "avatar", "relays", "pinned", "target", "x"]

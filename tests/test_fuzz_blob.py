@@ -50,6 +50,10 @@ class PlayedStream:
         await trio.lowlevel.checkpoint()
         self.written += data
 
+    async def hold(self, nbytes: int) -> None:
+        """A stream of no host: nothing to charge (node/p2p.py Stream.hold charges the budget)."""
+        await trio.lowlevel.checkpoint()
+
     async def close(self) -> None:
         await trio.lowlevel.checkpoint()
 

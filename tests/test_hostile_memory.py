@@ -19,6 +19,8 @@ from hostile import Sampler, attack, rss_anon_kb
 from murmurate.node.p2p import STREAM_WINDOW
 from murmurate.node.replicator import FIRST_WANT_TIMEOUT_S
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 LIMIT_KB = 64 * 1024
 
 

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import trio
 
 from inprocess import NOW, Node, node
@@ -19,6 +20,8 @@ from murmurate.crypto import SigningIdentity
 from murmurate.node import replicator as replicator_module
 from murmurate.node.core import sync
 from murmurate.store import Entry, PayloadType, create_entry
+
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
 
 DEADLINE = 60
 BIG_DEADLINE = 300
@@ -91,6 +94,7 @@ def entry(who: SigningIdentity, seq: int, prev: Entry | None) -> Entry:
                         payload_type=PayloadType.POST, payload={"text": f"post {seq}"})
 
 
+@pytest.mark.slow
 async def test_ten_thousand_hosted_feeds_travel_source_relay_follower_live(tmp_path: Path) -> None:
     feeds = 10_000
     people = authors(feeds)

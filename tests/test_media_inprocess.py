@@ -16,6 +16,8 @@ from murmurate.store import blobs
 from murmurate.store.blobs import CHUNK_SIZE
 from test_replication_inprocess import node
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 
 def send(message: dict) -> bytes:
     return framing.encode(canonical.pack(message))

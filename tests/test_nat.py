@@ -18,6 +18,8 @@ from daemons import DaemonProcess, feed_seqs, wait_until
 from murmurate.node.core.contact import parse_contact
 from netns import NatLab, missing_prerequisites, run
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 DEADLINE = 60.0
 RELAY_PORT = 4001
 

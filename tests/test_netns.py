@@ -30,6 +30,8 @@ from daemons import DaemonProcess, feed_seqs, wait_until
 from faultproxy import FaultProxy, Faults
 from netns import VethLab, missing_prerequisites
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 HERE = Path(__file__).resolve().parent
 SEED = 28  # fixed: the cut budgets are the same on every run: 37, 113, 37, 120 kB for the
 # first four connections (the run moves about 110 kB, so at least the first is cut mid-run)

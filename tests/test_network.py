@@ -13,6 +13,8 @@ import pytest
 from daemons import DaemonProcess, feed_seqs, wait_until
 from murmurate.node.home import Home, socket_path
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[dict[str, DaemonProcess]]:
@@ -33,6 +35,7 @@ def own_feed(node: DaemonProcess, author: str) -> dict:
     return next(f for f in node.call("status")["feeds"] if f["id"] == author)
 
 
+@pytest.mark.slow
 def test_follower_sees_a_post_live(nodes) -> None:
     a = nodes["_make"]("a").start()
     b = nodes["_make"]("b").start()
@@ -51,6 +54,7 @@ def test_follower_sees_a_post_live(nodes) -> None:
     events.close()
 
 
+@pytest.mark.slow
 def test_c_reads_a_through_b_while_a_is_offline(nodes) -> None:
     a = nodes["_make"]("a").start()
     b = nodes["_make"]("b").start()
@@ -67,6 +71,7 @@ def test_c_reads_a_through_b_while_a_is_offline(nodes) -> None:
     assert [i["text"] for i in c.call("timeline")["items"]] == ["before 2", "before 1", "before 0"]
 
 
+@pytest.mark.slow
 def test_restarted_follower_catches_up_with_none_missing(nodes) -> None:
     a = nodes["_make"]("a").start()
     b = nodes["_make"]("b").start()
@@ -82,6 +87,7 @@ def test_restarted_follower_catches_up_with_none_missing(nodes) -> None:
     assert b.call("verify")["problems"] == []
 
 
+@pytest.mark.slow
 def test_a_second_daemon_on_the_same_home_refuses(nodes) -> None:
     a = nodes["_make"]("a").start()
     proc = a.cli("daemon", "--listen", "/ip4/127.0.0.1/tcp/0", check=False)
@@ -90,6 +96,7 @@ def test_a_second_daemon_on_the_same_home_refuses(nodes) -> None:
     assert a.call("ping") == "pong"  # the first one is unharmed
 
 
+@pytest.mark.slow
 def test_stale_socket_is_cleaned_up_and_sigkill_leaves_a_usable_home(nodes) -> None:
     a = nodes["_make"]("a").start()
     a.call("post", text="kept")
@@ -107,6 +114,7 @@ def test_stale_socket_is_cleaned_up_and_sigkill_leaves_a_usable_home(nodes) -> N
     assert oct(os.stat(path).st_mode & 0o777) == oct(0o600)
 
 
+@pytest.mark.slow
 def test_cli_verbs_use_the_running_daemon(nodes) -> None:
     a = nodes["_make"]("a").start()
     b = nodes["_make"]("b").start()
@@ -120,6 +128,7 @@ def test_cli_verbs_use_the_running_daemon(nodes) -> None:
     assert "connected" in b.cli("peers").stdout
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly(nodes) -> None:
     a = nodes["_make"]("a").start()
     assert a.stop(sig=signal.SIGTERM) == 0
@@ -127,6 +136,7 @@ def test_sigterm_stops_cleanly(nodes) -> None:
     assert not any("Traceback" in line for line in a.log)
 
 
+@pytest.mark.slow
 def test_peers_on_the_lan_find_each_other_with_mdns(nodes) -> None:
     a = nodes["_make"]("a", extra_args=("--mdns",)).start()
     b = nodes["_make"]("b", extra_args=("--mdns",)).start()
@@ -138,6 +148,7 @@ def test_peers_on_the_lan_find_each_other_with_mdns(nodes) -> None:
     wait_until(lambda: found(a, b) or found(b, a), what="an mDNS discovery")
 
 
+@pytest.mark.slow
 def test_unreachable_and_malformed_bootstrap_peers_never_block_start(nodes, tmp_path: Path) -> None:
     bootstrap = tmp_path / "bootstrap_peers.toml"
     bootstrap.write_text('''

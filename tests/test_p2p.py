@@ -21,6 +21,8 @@ from murmurate.crypto import SigningIdentity
 from murmurate.node.p2p import (HostConfig, Message, P2PHost, P2PLocalError, P2PRemoteError, Stream,
                                 StreamResetError, Subscription, open_host, peer_id_from_public_key, public_key_from_peer_id)
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 ECHO = "/murmurate-test/echo/1"
 
 
@@ -190,6 +192,7 @@ async def test_a_rejecting_validator_stops_forwarding() -> None:
         assert c.statistics()["received"] == 2
 
 
+@pytest.mark.slow
 async def test_a_hundred_quick_publishes_all_arrive() -> None:
     async with line_of_three("feed/z") as ((a, b, c), (sa, sb, sc)):
         sent = [b"entry %03d" % i for i in range(100)]
@@ -258,6 +261,7 @@ def _task_count() -> int:
     return count(trio.lowlevel.current_root_task())
 
 
+@pytest.mark.slow
 async def test_twenty_starts_and_stops_leak_nothing() -> None:
     threads, tasks = lasting_threads(), _task_count()
     ports = []

@@ -18,6 +18,8 @@ from murmurate.node.core.budget import Limits
 from murmurate.node.p2p import (STREAM_WINDOW, YAMUX_MAX_WINDOW, HostConfig, P2PHost, P2PRemoteError, Stream,
                                 open_host)
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 SILENT = "/murmurate-test/silent/1"   # the handler holds the stream and never reads
 HOLDER = "/murmurate-test/holder/1"   # the handler charges what it is told to hold
 

@@ -17,6 +17,8 @@ import trio
 from murmurate.node.p2p import (CircuitLimits, HostConfig, Message, P2PHost, P2PLocalError, P2PRemoteError, Stream,
                                 open_host)
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 ECHO = "/murmurate-test/echo/1"
 EXPLAIN = "/murmurate-test/why/1"
 

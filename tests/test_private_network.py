@@ -12,6 +12,8 @@ from murmurate.node.private import CONVERSATION, PLAIN
 from murmurate.store import Store
 from murmurate.ui.api_client import ApiError
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 
 def text_at(node: DaemonProcess, author: DaemonProcess, seq: int) -> str | None:
     item = next((i for i in node.call("log", author=author.id, limit=100) if i["seq"] == seq), None)
@@ -25,6 +27,7 @@ def kept_plaintexts(node: DaemonProcess) -> list[bytes]:
         return [k for k, _ in store.local_scan(PLAIN)] + [k for k, _ in store.local_scan(CONVERSATION)]
 
 
+@pytest.mark.slow
 def test_private_posts_stay_private_across_daemons(tmp_path: Path) -> None:
     a, b = DaemonProcess(tmp_path, "a").init(), DaemonProcess(tmp_path, "b").init()
     try:

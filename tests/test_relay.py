@@ -23,6 +23,8 @@ import pytest
 from daemons import DaemonProcess, feed_seqs, wait_until
 from murmurate.node.relay import parse_code
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -86,6 +88,7 @@ def head_on(node: DaemonProcess, author: str) -> int:
     return max(feed_seqs(node, author), default=0)
 
 
+@pytest.mark.slow
 def test_a_user_joins_and_the_relay_serves_their_feed_live_and_while_they_are_away(lab) -> None:
     relay = lab["relay"]().start()
     a = lab["user"]("a").start()
@@ -130,6 +133,7 @@ def test_a_user_joins_and_the_relay_serves_their_feed_live_and_while_they_are_aw
     assert relay.metric("murmurate_relay_joins_total") == 1
 
 
+@pytest.mark.slow
 def test_codes_are_single_use_expire_and_peers_not_admitted_are_refused(lab) -> None:
     relay = lab["relay"]().start()
     a = lab["user"]("a").start()
@@ -159,6 +163,7 @@ def test_codes_are_single_use_expire_and_peers_not_admitted_are_refused(lab) -> 
         "not_admitted")])
 
 
+@pytest.mark.slow
 def test_a_user_over_quota_is_refused_and_told(lab) -> None:
     relay = lab["relay"](extra_toml="[quota]\nmax_entries = 4\n").start()
     a = lab["user"]("a").start()
@@ -212,6 +217,7 @@ def test_a_followed_feed_counts_against_the_users_who_follow_it(lab) -> None:
     assert relay.call("status")["entries"] < 42 + 4  # x's 42 not all stored
 
 
+@pytest.mark.slow
 def test_blocked_peers_are_served_nothing_and_cannot_join(lab, tmp_path: Path) -> None:
     b = lab["user"]("b")
     b_id = b.cli("whoami").stdout.split()[0]
@@ -232,6 +238,7 @@ def test_blocked_peers_are_served_nothing_and_cannot_join(lab, tmp_path: Path) -
     assert relay.metric("murmurate_relay_refusals_total") >= 1
 
 
+@pytest.mark.slow
 def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
     port = free_port()
     relay = lab["relay"](port=port).start()
@@ -246,6 +253,15 @@ def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
     assert relay.http("/nothing")[0] == 404
     assert relay.metric("murmurate_relay_entries") >= 151
     assert relay.metric("murmurate_relay_budget_connections") >= 1  # a is connected, and charged
+    # The whole scrape parses as Prometheus text, with every name docs/operations.md lists.
+    from prometheus_client.parser import text_string_to_metric_families
+    scraped = {s.name for f in text_string_to_metric_families(relay.http("/metrics")[1]) for s in f.samples}
+    assert scraped == {"murmurate_relay_" + n for n in (
+        "up", "peers", "users", "users_over_quota", "hosted_feeds", "entries", "store_bytes",
+        "ingested_entries_total", "served_entries_total", "ingest_rate", "serve_rate", "gossip_in_total",
+        "refused_entries_total", "refusals_total", "joins_total", "blobs_fetched_total", "blobs_refused_total",
+        "errors_total", "write_transactions_total", "budget_connections", "budget_streams",
+        "budget_memory_bytes", "budget_refusals_total")}
     backup = relay.home.parent / "hot.murexp"
     assert "exported 151 entries of 1 feeds" in relay.cli("--home", str(relay.home), "export", str(backup)).stdout
     assert relay.stop(sig=signal.SIGTERM) == 0
@@ -271,6 +287,7 @@ def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
     assert relay.metric("murmurate_relay_served_entries_total") >= 171
 
 
+@pytest.mark.slow
 def test_graceful_stop_during_a_catch_up_keeps_the_store_whole(lab) -> None:
     a = lab["user"]("a").start()
     for i in range(400):
@@ -287,6 +304,7 @@ def test_graceful_stop_during_a_catch_up_keeps_the_store_whole(lab) -> None:
     wait_until(lambda: relay.users()[a.id]["entries"] == 401, what="the relay to finish the catch-up")
 
 
+@pytest.mark.slow
 def test_the_relay_stores_and_serves_private_posts_without_reading_them(lab, tmp_path: Path) -> None:
     relay = lab["relay"]().start()
     a = lab["user"]("a").start()
@@ -311,6 +329,7 @@ def test_the_relay_stores_and_serves_private_posts_without_reading_them(lab, tmp
     assert secret.encode() not in archive.read_bytes()  # ...as ciphertext only
 
 
+@pytest.mark.slow
 def test_the_relay_hosts_its_users_media_within_their_media_quota(lab, tmp_path: Path) -> None:
     relay = lab["relay"](extra_toml="[quota]\nmax_blob_bytes = 300000\n").start()
     a = lab["user"]("a").start()

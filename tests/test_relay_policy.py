@@ -15,7 +15,7 @@ from murmurate.node.core.media import named_blobs
 from murmurate.node.relay import policy
 from murmurate.node.relay import protocol as p
 from murmurate.node.relay.config import Quota, RelayConfig
-from murmurate.node.relay.metrics import Metric, Rate, answer, render
+from murmurate.node.relay.metrics import Metric, Rate, answer, registry_of, render
 
 NOW = 1_700_000_000_000
 ALICE, BOB, CAROL = (SigningIdentity(bytes([i]) * 32) for i in (1, 2, 3))
@@ -201,6 +201,25 @@ def test_trim_keeps_what_fits_and_nothing_after_the_first_refused_entry() -> Non
     assert len(others) == 5 and none_cut == set()  # authors who are not users are not counted here
 
 
+def test_a_cut_and_the_recount_after_it_give_the_same_reason(store: Store) -> None:
+    """The relay notices a full quota either when the writer cuts a batch or when it recounts
+    after the commit, whichever comes first: both must say the same thing (a test that reads
+    the log once flaked on the two wordings)."""
+    entries = feed(ALICE, 7)
+    quota = Quota(max_entries=4)
+    kept, after, cut = policy.trim(entries, {ALICE.public_key: policy.Usage()}, quota, {ALICE.public_key})
+    store.ingest(kept, NOW)
+    recount = policy.account(store, ALICE.public_key)
+    assert cut == {ALICE.public_key} and after[ALICE.public_key] == recount
+    assert policy.cut_refusal(after[ALICE.public_key], quota) == policy.quota_refusal(recount, quota) \
+        == "over quota: 4 of 4 entries stored; later entries are refused"
+    # Cut on bytes with room left in the count: the reason says what is left.
+    size = len(encode_frame(entries[0]))
+    _, after, cut = policy.trim(entries, {}, Quota(max_bytes=size * 2 + size // 2), {ALICE.public_key})
+    assert policy.cut_refusal(after[ALICE.public_key], Quota(max_bytes=size * 2 + size // 2)).startswith(
+        "over quota: the next entry does not fit in the ")
+
+
 def test_account_counts_the_stored_feed_incrementally(store: Store) -> None:
     for seq in range(1, 4):
         store.append_own(ALICE, PayloadType.POST, {"text": f"post {seq}"}, NOW + seq)
@@ -225,18 +244,29 @@ def test_hosted_feeds_cap_follows_and_skip_blocked_and_full_feeds() -> None:
 
 def test_metrics_text_and_http_answers() -> None:
     metrics = [Metric("murmurate_relay_peers", "gauge", "connected peers", 3),
-               Metric("murmurate_relay_ingest_rate", "gauge", "per second", 2.5)]
+               Metric("murmurate_relay_ingest_rate", "gauge", "per second", 2.5),
+               Metric("murmurate_relay_joins_total", "counter", "users admitted", 4)]
     text = render(metrics)
     assert text == ("# HELP murmurate_relay_peers connected peers\n# TYPE murmurate_relay_peers gauge\n"
-                    "murmurate_relay_peers 3\n# HELP murmurate_relay_ingest_rate per second\n"
-                    "# TYPE murmurate_relay_ingest_rate gauge\nmurmurate_relay_ingest_rate 2.5\n")
-    ok = answer(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", lambda: {"status": "ok"}, lambda: metrics)
-    assert ok.startswith(b"HTTP/1.0 200 OK\r\n") and ok.endswith(text.encode())
-    health = answer(b"GET /health HTTP/1.1\r\n\r\n", lambda: {"status": "stopping"}, lambda: metrics)
+                    "murmurate_relay_peers 3.0\n# HELP murmurate_relay_ingest_rate per second\n"
+                    "# TYPE murmurate_relay_ingest_rate gauge\nmurmurate_relay_ingest_rate 2.5\n"
+                    "# HELP murmurate_relay_joins_total users admitted\n"
+                    "# TYPE murmurate_relay_joins_total counter\nmurmurate_relay_joins_total 4.0\n")
+    # Read at each scrape, through prometheus_client's registry and its own parser.
+    from prometheus_client.parser import text_string_to_metric_families
+    live = [Metric("murmurate_relay_peers", "gauge", "connected peers", 3)]
+    registry = registry_of(lambda: live)
+    ok = answer(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", lambda: {"status": "ok"}, registry)
+    assert ok.startswith(b"HTTP/1.0 200 OK\r\n") and b"Content-Type: text/plain; version=0.0.4" in ok
+    live[0] = Metric("murmurate_relay_peers", "gauge", "connected peers", 5)
+    again = answer(b"GET /metrics HTTP/1.1\r\n\r\n", dict, registry).split(b"\r\n\r\n", 1)[1].decode()
+    assert [(s.name, s.value) for f in text_string_to_metric_families(again) for s in f.samples] == [
+        ("murmurate_relay_peers", 5.0)]
+    health = answer(b"GET /health HTTP/1.1\r\n\r\n", lambda: {"status": "stopping"}, registry)
     assert health.startswith(b"HTTP/1.0 503") and json.loads(health.split(b"\r\n\r\n")[1]) == {"status": "stopping"}
-    assert answer(b"GET /x HTTP/1.1\r\n\r\n", dict, list).startswith(b"HTTP/1.0 404")
-    assert answer(b"POST /metrics HTTP/1.1\r\n\r\n", dict, list).startswith(b"HTTP/1.0 405")
-    assert answer(b"garbage", dict, list).startswith(b"HTTP/1.0 400")
+    assert answer(b"GET /x HTTP/1.1\r\n\r\n", dict, registry).startswith(b"HTTP/1.0 404")
+    assert answer(b"POST /metrics HTTP/1.1\r\n\r\n", dict, registry).startswith(b"HTTP/1.0 405")
+    assert answer(b"garbage", dict, registry).startswith(b"HTTP/1.0 400")
 
 
 def test_rate_is_events_per_second_over_the_window() -> None:

@@ -14,6 +14,8 @@ from daemons import DaemonProcess, wait_until
 from murmurate.node.core import sync
 from murmurate.node.p2p import HostConfig, P2PRemoteError, open_host
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 GOSSIPSUB = "/meshsub/1.1.0"
 
 

@@ -462,6 +462,7 @@ BAD_LINES: dict[str, tuple[bytes, int]] = {
 }
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("name", sorted(BAD_LINES))
 def test_hostile_requests_get_errors_and_the_daemon_keeps_answering(daemon, name: str) -> None:
     line, code = BAD_LINES[name]
@@ -479,6 +480,7 @@ def test_hostile_requests_get_errors_and_the_daemon_keeps_answering(daemon, name
     assert daemon.call("ping") == "pong"
 
 
+@pytest.mark.network
 def test_bad_params_are_refused_not_internal_errors(daemon) -> None:
     """A wrong param type is the client's mistake: -32602 or -32000, never an internal error
     (which logs a traceback as if the daemon had a bug)."""
@@ -496,6 +498,7 @@ def test_bad_params_are_refused_not_internal_errors(daemon) -> None:
     assert internal == [], "\n".join(f"{n}: {e}" for n, e in internal)
 
 
+@pytest.mark.network
 def test_a_line_over_the_limit_is_refused_and_the_connection_closed(daemon) -> None:
     conn = Raw(_socket_path(daemon))
     try:
@@ -507,6 +510,7 @@ def test_a_line_over_the_limit_is_refused_and_the_connection_closed(daemon) -> N
     assert daemon.call("ping") == "pong"
 
 
+@pytest.mark.network
 def test_notifications_without_id_get_no_answer_and_many_requests_stay_in_order(daemon) -> None:
     conn = Raw(_socket_path(daemon))
     try:
@@ -518,6 +522,7 @@ def test_notifications_without_id_get_no_answer_and_many_requests_stay_in_order(
         conn.close()
 
 
+@pytest.mark.network
 def test_deeply_nested_json_is_refused_and_the_daemon_survives(tmp_path: Path) -> None:
     """A line of 200 KB of brackets (well under the 1 MiB limit) must get a parse error, not
     take the daemon down (its own daemon: a crash here must not fail the other tests)."""

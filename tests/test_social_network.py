@@ -9,6 +9,8 @@ import pytest
 
 from daemons import DaemonProcess, feed_seqs, wait_until
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 
 @pytest.fixture
 def trio_nodes(tmp_path: Path) -> Iterator[tuple[DaemonProcess, DaemonProcess, DaemonProcess]]:
@@ -32,6 +34,7 @@ def has(node: DaemonProcess, author: DaemonProcess, seq: int) -> bool:
     return seq in feed_seqs(node, author.id)
 
 
+@pytest.mark.slow
 def test_threads_boosts_favourites_edits_blocks_across_nodes(trio_nodes) -> None:
     a, b, c = trio_nodes
     a.call("set_profile", name="Ann")
@@ -80,6 +83,7 @@ def test_threads_boosts_favourites_edits_blocks_across_nodes(trio_nodes) -> None
     assert all(n["entry"]["author"] != b.id for n in c.call("notifications")["items"])
 
 
+@pytest.mark.slow
 def test_a_delete_reaches_a_node_that_was_offline(tmp_path: Path) -> None:
     a, b = DaemonProcess(tmp_path, "a").init(), DaemonProcess(tmp_path, "b").init()
     try:
@@ -106,6 +110,7 @@ def text_at(node: DaemonProcess, author: DaemonProcess, seq: int) -> str | None:
     return None if item is None else item.get("text")
 
 
+@pytest.mark.slow
 def test_followers_only_and_direct_posts_stay_private(tmp_path: Path) -> None:
     a, b, c = (DaemonProcess(tmp_path, n).init() for n in ("a", "b", "c"))
     try:
@@ -141,6 +146,7 @@ def test_followers_only_and_direct_posts_stay_private(tmp_path: Path) -> None:
             node.close()
 
 
+@pytest.mark.slow
 def test_media_blobs_travel_on_demand_and_bad_bytes_are_refused(tmp_path: Path) -> None:
     a, b = DaemonProcess(tmp_path, "a").init(), DaemonProcess(tmp_path, "b").init()
     picture = tmp_path / "picture.bin"
@@ -171,6 +177,7 @@ def test_media_blobs_travel_on_demand_and_bad_bytes_are_refused(tmp_path: Path) 
         b.close()
 
 
+@pytest.mark.slow
 def test_local_timeline_is_the_people_who_share_a_relay(tmp_path: Path) -> None:
     a, b, c = (DaemonProcess(tmp_path, n).init() for n in ("a", "b", "c"))
     relay = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWRelayRelayRelayRelayRelayRelayRelayRelayRela"

@@ -10,8 +10,11 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from daemons import DaemonProcess, wait_until
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
 
 SERVER = f"mur-e2e-{uuid.uuid4().hex[:8]}"  # a private tmux server: nothing shared with the user's
 
@@ -24,6 +27,7 @@ def screen(pane: str) -> str:
     return tmux("capture-pane", "-p", "-J", "-t", pane)
 
 
+@pytest.mark.slow
 def test_a_post_typed_in_one_client_shows_in_both(tmp_path: Path) -> None:
     assert shutil.which("tmux"), "tmux is installed by scripts/system-deps.sh"
     a, b = DaemonProcess(tmp_path, "a").init(), DaemonProcess(tmp_path, "b").init()

@@ -14,6 +14,8 @@ from murmurate.ui.tui.app import MurmurateApp
 from murmurate.ui.tui.launch import Launcher
 from murmurate.node.home import Home, socket_path
 
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
+
 SIZE = (110, 36)
 
 
@@ -47,6 +49,7 @@ async def started(pilot, app: MurmurateApp) -> None:
     await until(pilot, lambda: app.ready and view(app).items, "the home timeline")
 
 
+@pytest.mark.slow
 @on_asyncio
 async def test_home_shows_live_posts_without_moving_the_reader_and_compose_posts(pair) -> None:
     a, b = pair
@@ -76,6 +79,7 @@ async def test_home_shows_live_posts_without_moving_the_reader_and_compose_posts
         await until(pilot, lambda: "hello from the client" in texts(app), "own post on the home timeline")
 
 
+@pytest.mark.slow
 @on_asyncio
 async def test_thread_reply_boost_favourite(pair) -> None:
     a, b = pair
@@ -107,6 +111,7 @@ async def test_thread_reply_boost_favourite(pair) -> None:
     assert (post["favourites"], post["boosts"], post["replies"]) == (1, 1, 1)
 
 
+@pytest.mark.slow
 @on_asyncio
 async def test_profile_follow_block_mute_and_lists(pair) -> None:
     a, b = pair
@@ -137,6 +142,7 @@ async def test_profile_follow_block_mute_and_lists(pair) -> None:
         await until(pilot, lambda: len(texts(app)) >= 4 and "bob says 0 #birds" in texts(app), "the list's timeline")
 
 
+@pytest.mark.slow
 @on_asyncio
 async def test_notifications_federated_hashtag_search(pair) -> None:
     a, b = pair
@@ -200,6 +206,7 @@ async def test_peers_settings_conversations_columns_help(pair) -> None:
         await until(pilot, lambda: app.screen.__class__.__name__ == "ColumnsScreen", "help closed")
 
 
+@pytest.mark.slow
 @on_asyncio
 async def test_a_reply_to_a_direct_post_starts_direct_to_its_author(pair) -> None:
     a, b = pair

@@ -7,6 +7,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any
 
+import pytest
+
 from tui_fake import ANN, BOB, NOW, FakeApi, post
 from tui_helpers import on_asyncio, shown, until, view
 from murmurate.ui.tui.app import MurmurateApp
@@ -37,6 +39,7 @@ def texts_in_order(app: MurmurateApp) -> list[str]:
     return [i["text"].split(" ")[2] for i in view(app).items]
 
 
+@pytest.mark.slow
 @on_asyncio
 async def test_a_long_timeline_loads_page_by_page_and_keeps_few_entries_drawn() -> None:
     api = PagedApi()

@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from daemons import DaemonProcess, feed_seqs, wait_until
 from murmurate.node.p2p import peer_id_from_public_key
 from murmurate.crypto import decode_id
 from murmurate.store import Store
+
+pytestmark = pytest.mark.network  # real libp2p hosts or daemons
 
 
 def test_an_import_through_the_api_is_announced_to_subscribers_live_peers_and_the_private_opener(
@@ -69,6 +73,7 @@ def test_an_import_through_the_api_is_announced_to_subscribers_live_peers_and_th
     assert entry["source"] == "contact" and entry["addrs"]
 
 
+@pytest.mark.slow
 def test_every_write_verb_of_the_api_ends_in_an_announced_commit(tmp_path: Path) -> None:
     from murmurate.node.service import LocalNode
 

@@ -1,32 +1,26 @@
 """A blocking client of the daemon's local API (JSON-RPC 2.0 lines on a Unix socket).
 
 The command line uses it when a daemon runs for its home. Plain `socket`: the ui layer
-never imports trio.
+never imports trio. The protocol (ids, encoding, matching replies) is ui/rpc_client.py's;
+this only moves its bytes.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import socket
 from pathlib import Path
 from typing import Any
 
+from .rpc_client import ApiError, ClientConnection, Event, Reply
 
-class ApiError(Exception):
-    """The daemon answered with an error (its message says why)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = ["ApiClient", "ApiError"]
 
 
 class ApiClient:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
-        self._file = sock.makefile("rb")
-        self._ids = itertools.count(1)
-        self.notifications: list[dict[str, Any]] = []
+        self._rpc = ClientConnection()
+        self.notifications: list[dict[str, Any]] = []  # pushed while waiting for a reply
 
     @classmethod
     def connect(cls, path: Path, timeout: float = 60.0) -> "ApiClient | None":
@@ -42,32 +36,30 @@ class ApiClient:
         return cls(sock)
 
     def call(self, method: str, **params: Any) -> Any:
-        rid = next(self._ids)
-        request = {"jsonrpc": "2.0", "id": rid, "method": method,
-                   "params": {k: v for k, v in params.items() if v is not None}}
-        self._sock.sendall(json.dumps(request).encode() + b"\n")
+        """The method's result. Raises ApiError when the daemon refuses or hangs up."""
+        rid, line = self._rpc.request(method, params)
+        self._sock.sendall(line)
         while True:
-            line = self._file.readline()
-            if not line:
-                raise ApiError(-1, "the daemon closed the connection")
-            message = json.loads(line)
-            if "id" not in message:
-                self.notifications.append(message)
-                continue
-            if message.get("id") != rid:
-                continue
-            if "error" in message:
-                raise ApiError(message["error"].get("code", 0), message["error"].get("message", "error"))
-            return message["result"]
+            event = self._next_event()
+            if isinstance(event, Event):
+                self.notifications.append(event.message())
+            elif event.id == rid:
+                return event.unwrap()
 
     def next_notification(self) -> dict[str, Any]:
         if self.notifications:
             return self.notifications.pop(0)
-        line = self._file.readline()
-        if not line:
-            raise ApiError(-1, "the daemon closed the connection")
-        return json.loads(line)
+        while True:
+            event = self._next_event()
+            if isinstance(event, Event):
+                return event.message()
+
+    def _next_event(self) -> Reply | Event:
+        while (event := self._rpc.next_event()) is None:
+            if self._rpc.closed:
+                raise ApiError(-1, "the daemon closed the connection")
+            self._rpc.receive_data(self._sock.recv(65536))
+        return event
 
     def close(self) -> None:
-        self._file.close()
         self._sock.close()

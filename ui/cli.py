@@ -14,7 +14,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -241,155 +242,261 @@ class _Remote:
 
 
 def _run(args: argparse.Namespace, node: Any, out: TextIO, environ: dict[str, str]) -> int:
-    cmd = args.command
-    now = int(time.time() * 1000)
-    if cmd == "init":
-        passphrase = None if args.no_passphrase else _new_passphrase(args, environ)
-        who = node.node.init(passphrase, kdf=_kdf(environ))
-        print(f"created identity {who['id']}", file=out)
-        print(f"fingerprint {who['fingerprint']}; key file {node.node.home.key_file}"
-              + ("" if who["key_encrypted"] else " (NOT encrypted)"), file=out)
+    verb = VERBS.get(args.command)
+    if verb is None:
+        raise CliError(f"unknown command {args.command}")
+    return verb(Call(args, node, out, environ, int(time.time() * 1000)))
+
+
+@dataclass(frozen=True)
+class Call:
+    """One command being run: its arguments, the node (local or through the daemon), where
+    to print, the environment, and the time it started (for "3 min ago")."""
+
+    args: argparse.Namespace
+    node: Any
+    out: TextIO
+    environ: dict[str, str]
+    now: int
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out)
+
+    def emit(self, value: Any, human: Callable[[Any], str]) -> None:
+        _emit(self.out, value, self.args.json, human)
+
+
+def _init(c: Call) -> int:
+    passphrase = None if c.args.no_passphrase else _new_passphrase(c.args, c.environ)
+    who = c.node.node.init(passphrase, kdf=_kdf(c.environ))
+    c.say(f"created identity {who['id']}")
+    c.say(f"fingerprint {who['fingerprint']}; key file {c.node.node.home.key_file}"
+          + ("" if who["key_encrypted"] else " (NOT encrypted)"))
+    return 0
+
+
+def _whoami(c: Call) -> int:
+    c.emit(c.node.call("whoami"), lambda w: f"{w['id']}\nfingerprint {w['fingerprint']}  home {w['home']}")
+    return 0
+
+
+def _post(c: Call) -> int:
+    a = c.args
+    text = sys.stdin.read() if a.text == "-" else a.text
+    media = None
+    if a.media:
+        alts = (a.alt or []) + [""] * len(a.media)
+        media = [c.node.call("attach", path=str(Path(f).resolve()), alt=alt) for f, alt in zip(a.media, alts)]
+    item = c.node.call("post", text=text, cw=a.cw, reply_to=a.reply_to, lang=a.lang, visibility=a.visibility,
+                       to=a.to, media=media, quote=a.quote)
+    c.emit(item, lambda i: f"posted {i['ref']}")
+    return 0
+
+
+def _follow(c: Call) -> int:
+    c.say(f"following {c.node.call('follow', id=c.args.id)['target']}")
+    return 0
+
+
+def _unfollow(c: Call) -> int:
+    c.say(f"no longer following {c.node.call('unfollow', id=c.args.id)['target']}")
+    return 0
+
+
+def _log(c: Call) -> int:
+    items = c.node.call("log", author=c.args.author, limit=_limit(c.args.limit))
+    c.emit(items, lambda xs: render.entries(xs, c.now) or "(no entries)")
+    return 0
+
+
+def _timeline(c: Call) -> int:
+    a = c.args
+    which = ("federated" if a.federated else "local" if a.local else "hashtag" if a.tag
+             else "list" if a.list else "home")
+    page = c.node.call("timeline", which=which, tag=a.tag, list=a.list, limit=_limit(a.limit), cursor=a.cursor)
+    c.emit(page, lambda p: render.timeline(p, c.now))
+    return 0
+
+
+def _following(c: Call) -> int:
+    c.emit(c.node.call("following"), lambda xs: "\n".join(xs) or "(you follow no one yet)")
+    return 0
+
+
+def _export(c: Call) -> int:
+    r = c.node.call("export", file=str(Path(c.args.file).resolve()))
+    c.say(f"exported {r['entries']} entries of {r['feeds']} feeds to {r['file']} ({r['bytes']} bytes)")
+    return 0
+
+
+def _import(c: Call) -> int:
+    r = c.node.call("import", file=str(Path(c.args.file).resolve()))
+    c.say(f"checked {r['entries']} entries of {r['feeds']} feeds: {r['new']} new, "
+          f"{r['already_had']} already here, {r['refused']} refused, {r['forks']} forks")
+    return 0 if r["refused"] == 0 and r["forks"] == 0 else 1
+
+
+def _verify(c: Call) -> int:
+    r = c.node.call("verify")
+    c.emit(r, lambda v: "\n".join(
+        [f"checked {v['entries']} entries in {v['feeds']} feeds: "
+         + ("all good" if not v["problems"] else f"{len(v['problems'])} problems")] + v["problems"]))
+    return 0 if not r["problems"] else 1
+
+
+def _on_a_post(c: Call) -> int:
+    """boost, unboost, favourite, unfavourite, delete: one ref, one new entry."""
+    item = c.node.call(c.args.command, ref=c.args.ref)
+    c.say(f"{c.args.command}: done ({item['ref']})")
+    return 0
+
+
+def _edit(c: Call) -> int:
+    item = c.node.call("edit", ref=c.args.ref, text=c.args.text, cw=c.args.cw)
+    c.say(f"edited {c.args.ref} ({item['ref']})")
+    return 0
+
+
+def _thread(c: Call) -> int:
+    c.say(render.thread(c.node.call("thread", ref=c.args.ref), c.now))
+    return 0
+
+
+def _history(c: Call) -> int:
+    for v in c.node.call("history", ref=c.args.ref):
+        c.say(f"{render.relative_time(v['timestamp_ms'], c.now)}: {v['text']}")
+    return 0
+
+
+def _profile(c: Call) -> int:
+    c.emit(c.node.call("profile", id=c.args.id), render.profile)
+    return 0
+
+
+def _set_profile(c: Call) -> int:
+    a = c.args
+    item = c.node.call("set_profile", name=a.name, bio=a.bio, relays=a.relay, pinned=a.pin)
+    c.say(f"profile updated ({item['ref']})")
+    return 0
+
+
+def _accept(c: Call) -> int:
+    c.node.call("accept_follower", id=c.args.id)
+    c.say(f"accepted {c.args.id.strip()}")
+    return 0
+
+
+def _remove_follower(c: Call) -> int:
+    c.node.call("remove_follower", id=c.args.id)
+    c.say(f"removed {c.args.id.strip()}")
+    return 0
+
+
+def _blob(c: Call) -> int:
+    r = c.node.call("blob", hash=c.args.hash, out=str(Path(c.args.out).resolve()))
+    c.say(f"saved {r['size']} bytes to {r['out']}")
+    return 0
+
+
+def _circle(c: Call) -> int:
+    c.emit(c.node.call("circle"), lambda xs: "\n".join(xs) or "(no accepted followers yet)")
+    return 0
+
+
+def _conversations(c: Call) -> int:
+    c.emit(c.node.call("conversations"), lambda p: render.timeline(p, c.now))
+    return 0
+
+
+def _block(c: Call) -> int:
+    """block, unblock."""
+    c.node.call(c.args.command, id=c.args.id)
+    c.say(f"{c.args.command}ed {c.args.id.strip()}")
+    return 0
+
+
+def _mute(c: Call) -> int:
+    """mute, unmute."""
+    c.node.call(c.args.command, kind=c.args.kind, value=c.args.value)
+    c.say(f"{c.args.command}d {c.args.kind} {c.args.value}")
+    return 0
+
+
+def _mutes(c: Call) -> int:
+    c.emit(c.node.call("mutes"), lambda m: json.dumps(m, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _list(c: Call) -> int:
+    a = c.args
+    c.node.call("list_add" if a.action == "add" else "list_remove", name=a.name, id=a.id)
+    c.say(f"list {a.name}: {a.action} {a.id}")
+    return 0
+
+
+def _lists(c: Call) -> int:
+    c.emit(c.node.call("lists"), lambda m: "\n".join(
+        f"{name}: {len(members)} members" for name, members in m.items()) or "(no lists)")
+    return 0
+
+
+def _notifications(c: Call) -> int:
+    c.emit(c.node.call("notifications", limit=_limit(c.args.limit)), lambda n: render.notifications(n, c.now))
+    return 0
+
+
+def _search(c: Call) -> int:
+    c.emit(c.node.call("search", query=c.args.query), lambda r: render.search(r, c.now))
+    return 0
+
+
+def _contact(c: Call) -> int:
+    c.say(c.node.call("contact")["code"])
+    return 0
+
+
+def _peers(c: Call) -> int:
+    c.emit(c.node.call("peers"), render.peers)
+    return 0
+
+
+def _status(c: Call) -> int:
+    c.emit(c.node.call("status"), render.status)
+    return 0
+
+
+def _connect(c: Call) -> int:
+    c.say(f"connected to {c.node.call('connect', addr=c.args.addr)['peer_id']}")
+    return 0
+
+
+def _relay_user(c: Call) -> int:
+    """A user's side of relays: `relay add CODE`, `relay status` (the operator's is _relay)."""
+    if c.args.action == "status":
+        c.emit(c.node.call("relay_status"), _relay_rows)
         return 0
-    if cmd == "whoami":
-        who = node.call("whoami")
-        _emit(out, who, args.json, lambda w: f"{w['id']}\nfingerprint {w['fingerprint']}  home {w['home']}")
-        return 0
-    if cmd == "post":
-        text = sys.stdin.read() if args.text == "-" else args.text
-        media = None
-        if args.media:
-            alts = (args.alt or []) + [""] * len(args.media)
-            media = [node.call("attach", path=str(Path(f).resolve()), alt=alt) for f, alt in zip(args.media, alts)]
-        item = node.call("post", text=text, cw=args.cw, reply_to=args.reply_to, lang=args.lang,
-                         visibility=args.visibility, to=args.to, media=media, quote=args.quote)
-        _emit(out, item, args.json, lambda i: f"posted {i['ref']}")
-        return 0
-    if cmd == "follow":
-        item = node.call("follow", id=args.id)
-        print(f"following {item['target']}", file=out)
-        return 0
-    if cmd == "unfollow":
-        item = node.call("unfollow", id=args.id)
-        print(f"no longer following {item['target']}", file=out)
-        return 0
-    if cmd == "log":
-        items = node.call("log", author=args.author, limit=_limit(args.limit))
-        _emit(out, items, args.json, lambda xs: render.entries(xs, now) or "(no entries)")
-        return 0
-    if cmd == "timeline":
-        which = ("federated" if args.federated else "local" if args.local else "hashtag" if args.tag
-                 else "list" if args.list else "home")
-        page = node.call("timeline", which=which, tag=args.tag, list=args.list, limit=_limit(args.limit),
-                         cursor=args.cursor)
-        _emit(out, page, args.json, lambda p: render.timeline(p, now))
-        return 0
-    if cmd == "following":
-        ids = node.call("following")
-        _emit(out, ids, args.json, lambda xs: "\n".join(xs) or "(you follow no one yet)")
-        return 0
-    if cmd == "export":
-        r = node.call("export", file=str(Path(args.file).resolve()))
-        print(f"exported {r['entries']} entries of {r['feeds']} feeds to {r['file']} ({r['bytes']} bytes)", file=out)
-        return 0
-    if cmd == "import":
-        r = node.call("import", file=str(Path(args.file).resolve()))
-        print(f"checked {r['entries']} entries of {r['feeds']} feeds: {r['new']} new, "
-              f"{r['already_had']} already here, {r['refused']} refused, {r['forks']} forks", file=out)
-        return 0 if r["refused"] == 0 and r["forks"] == 0 else 1
-    if cmd == "verify":
-        r = node.call("verify")
-        _emit(out, r, args.json, lambda v: "\n".join(
-            [f"checked {v['entries']} entries in {v['feeds']} feeds: "
-             + ("all good" if not v["problems"] else f"{len(v['problems'])} problems")] + v["problems"]))
-        return 0 if not r["problems"] else 1
-    if cmd in ("boost", "unboost", "favourite", "unfavourite", "delete"):
-        item = node.call(cmd, ref=args.ref)
-        print(f"{cmd}: done ({item['ref']})", file=out)
-        return 0
-    if cmd == "edit":
-        item = node.call("edit", ref=args.ref, text=args.text, cw=args.cw)
-        print(f"edited {args.ref} ({item['ref']})", file=out)
-        return 0
-    if cmd == "thread":
-        t = node.call("thread", ref=args.ref)
-        print(render.thread(t, now), file=out)
-        return 0
-    if cmd == "history":
-        for v in node.call("history", ref=args.ref):
-            print(f"{render.relative_time(v['timestamp_ms'], now)}: {v['text']}", file=out)
-        return 0
-    if cmd == "profile":
-        _emit(out, node.call("profile", id=args.id), args.json, render.profile)
-        return 0
-    if cmd == "set-profile":
-        item = node.call("set_profile", name=args.name, bio=args.bio, relays=args.relay, pinned=args.pin)
-        print(f"profile updated ({item['ref']})", file=out)
-        return 0
-    if cmd in ("accept", "remove-follower"):
-        node.call("accept_follower" if cmd == "accept" else "remove_follower", id=args.id)
-        print(f"{'accepted' if cmd == 'accept' else 'removed'} {args.id.strip()}", file=out)
-        return 0
-    if cmd == "blob":
-        r = node.call("blob", hash=args.hash, out=str(Path(args.out).resolve()))
-        print(f"saved {r['size']} bytes to {r['out']}", file=out)
-        return 0
-    if cmd == "circle":
-        _emit(out, node.call("circle"), args.json, lambda xs: "\n".join(xs) or "(no accepted followers yet)")
-        return 0
-    if cmd == "conversations":
-        _emit(out, node.call("conversations"), args.json, lambda p: render.timeline(p, now))
-        return 0
-    if cmd in ("block", "unblock"):
-        node.call(cmd, id=args.id)
-        print(f"{cmd}ed {args.id.strip()}", file=out)
-        return 0
-    if cmd in ("mute", "unmute"):
-        node.call(cmd, kind=args.kind, value=args.value)
-        print(f"{cmd}d {args.kind} {args.value}", file=out)
-        return 0
-    if cmd == "mutes":
-        _emit(out, node.call("mutes"), args.json, lambda m: json.dumps(m, indent=2, ensure_ascii=False))
-        return 0
-    if cmd == "list":
-        node.call("list_add" if args.action == "add" else "list_remove", name=args.name, id=args.id)
-        print(f"list {args.name}: {args.action} {args.id}", file=out)
-        return 0
-    if cmd == "lists":
-        _emit(out, node.call("lists"), args.json, lambda m: "\n".join(
-            f"{name}: {len(members)} members" for name, members in m.items()) or "(no lists)")
-        return 0
-    if cmd == "notifications":
-        _emit(out, node.call("notifications", limit=_limit(args.limit)), args.json,
-              lambda n: render.notifications(n, now))
-        return 0
-    if cmd == "search":
-        _emit(out, node.call("search", query=args.query), args.json, lambda r: render.search(r, now))
-        return 0
-    if cmd == "contact":
-        print(node.call("contact")["code"], file=out)
-        return 0
-    if cmd == "peers":
-        _emit(out, node.call("peers"), args.json, render.peers)
-        return 0
-    if cmd == "status":
-        _emit(out, node.call("status"), args.json, render.status)
-        return 0
-    if cmd == "connect":
-        print(f"connected to {node.call('connect', addr=args.addr)['peer_id']}", file=out)
-        return 0
-    if cmd == "relay" and args.action == "add":
-        if not args.code:
-            raise CliError("relay add needs the relay code (murr_...) its operator gave you")
-        r = node.call("relay_add", code=args.code)
-        _emit(out, r, args.json, lambda r: f"joined relay {r['relay']}: it hosts your feed "
-              f"(quota {r['account']['max_entries']} entries, {r['account']['max_bytes']} bytes)"
-              + (f"; your profile lists it ({r['profile']})" if r["profile"] else ""))
-        return 0
-    if cmd == "relay" and args.action == "status":
-        rows = node.call("relay_status")
-        _emit(out, rows, args.json, _relay_rows)
-        return 0
-    raise CliError(f"unknown command {cmd}")
+    if not c.args.code:
+        raise CliError("relay add needs the relay code (murr_...) its operator gave you")
+    r = c.node.call("relay_add", code=c.args.code)
+    c.emit(r, lambda r: f"joined relay {r['relay']}: it hosts your feed "
+           f"(quota {r['account']['max_entries']} entries, {r['account']['max_bytes']} bytes)"
+           + (f"; your profile lists it ({r['profile']})" if r["profile"] else ""))
+    return 0
+
+
+# The verbs that run against a node (in this process, or through its daemon), by command.
+# `daemon`, `tour`, `tui` and the operator's `relay` actions are handled before these.
+VERBS: dict[str, Callable[[Call], int]] = {
+    "init": _init, "whoami": _whoami, "post": _post, "follow": _follow, "unfollow": _unfollow,
+    "log": _log, "timeline": _timeline, "following": _following, "export": _export, "import": _import,
+    "verify": _verify, "boost": _on_a_post, "unboost": _on_a_post, "favourite": _on_a_post,
+    "unfavourite": _on_a_post, "delete": _on_a_post, "edit": _edit, "thread": _thread, "history": _history,
+    "profile": _profile, "set-profile": _set_profile, "accept": _accept, "remove-follower": _remove_follower,
+    "blob": _blob, "circle": _circle, "conversations": _conversations, "block": _block, "unblock": _block,
+    "mute": _mute, "unmute": _mute, "mutes": _mutes, "list": _list, "lists": _lists,
+    "notifications": _notifications, "search": _search, "contact": _contact, "peers": _peers,
+    "status": _status, "connect": _connect, "relay": _relay_user,
+}
 
 
 def _daemon(args: argparse.Namespace, node: LocalNode, environ: dict[str, str], err: TextIO) -> int:

@@ -87,5 +87,79 @@ def encode_request(rid: int | str, method: str, params: dict[str, Any]) -> bytes
     return _line({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
 
 
+# -- param readers ---------------------------------------------------------------------------
+# Each method reads its params through these before doing anything, so a missing or
+# wrong-typed param is an RpcError(INVALID_PARAMS) naming it, and a TypeError or KeyError
+# further in is a bug (an internal error), never taken for the caller's mistake.
+
+def text(params: dict[str, Any], name: str) -> str:
+    """A required, non-empty string."""
+    value = params.get(name)
+    if not isinstance(value, str) or not value:
+        raise RpcError(INVALID_PARAMS, f"param {name!r} must be a non-empty string")
+    return value
+
+
+def optional_text(params: dict[str, Any], name: str) -> str | None:
+    """A string, or None when absent or null."""
+    value = params.get(name)
+    if value is not None and not isinstance(value, str):
+        raise RpcError(INVALID_PARAMS, f"param {name!r} must be a string")
+    return value
+
+
+def integer(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    """An integer from low to high (booleans are not integers here)."""
+    value = params.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise RpcError(INVALID_PARAMS, f"param {name!r} must be an integer from {low} to {high}")
+    return value
+
+
+def optional_integer(params: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    """An integer from low to high, or None when absent or null (the method's own default)."""
+    if params.get(name) is None:
+        return None
+    return integer(params, name, low, low, high)  # present, so the default is never used
+
+
+def boolean(params: dict[str, Any], name: str, default: bool) -> bool:
+    value = params.get(name, default)
+    if not isinstance(value, bool):
+        raise RpcError(INVALID_PARAMS, f"param {name!r} must be true or false")
+    return value
+
+
+def optional_texts(params: dict[str, Any], name: str) -> list[str] | None:
+    """A list of strings, or None when absent or null."""
+    value = params.get(name)
+    if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+        raise RpcError(INVALID_PARAMS, f"param {name!r} must be a list of strings")
+    return value
+
+
+def optional_object(params: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = params.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise RpcError(INVALID_PARAMS, f"param {name!r} must be an object")
+    return value
+
+
+def optional_objects(params: dict[str, Any], name: str) -> list[dict[str, Any]] | None:
+    value = params.get(name)
+    if value is not None and (not isinstance(value, list) or not all(isinstance(v, dict) for v in value)):
+        raise RpcError(INVALID_PARAMS, f"param {name!r} must be a list of objects")
+    return value
+
+
+def absolute_path(params: dict[str, Any], name: str) -> str:
+    """A path the server opens: absolute, since the server's working folder is not the caller's."""
+    value = text(params, name)
+    if not value.startswith("/"):
+        raise RpcError(INVALID_PARAMS, f"param {name!r} must be an absolute path (the daemon's "
+                                       "working folder is not yours)")
+    return value
+
+
 def _line(value: dict[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

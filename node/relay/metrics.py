@@ -1,6 +1,9 @@
 """Health and Prometheus metrics over HTTP: GET /health and GET /metrics, nothing else.
 
-`render` is pure (samples in, text out). `serve_http` is a deliberately tiny HTTP/1.0
+The relay's numbers are read when scraped (`metrics()` returns a list of Metric) and
+exposed through prometheus_client: a registry holding one collector that turns that list
+into metric families, written in the text exposition format by prometheus_client.
+`serve_http` is a deliberately tiny HTTP/1.0
 server on trio: one request per connection, a 8 KiB request limit, a 10 s read deadline.
 It binds to localhost by default (relay.toml `metrics.listen`): the numbers say who uses
 the relay, so expose them on purpose or not at all.
@@ -11,10 +14,13 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import trio
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric as MetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 log = logging.getLogger("murmurate.relay.metrics")
 
@@ -29,15 +35,29 @@ class Metric:
     value: float
 
 
+class _Scrape:
+    """A prometheus_client collector: the relay's samples, read afresh at each scrape."""
+
+    def __init__(self, metrics: Callable[[], list[Metric]]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[MetricFamily]:
+        for m in self.metrics():
+            family = CounterMetricFamily if m.kind == "counter" else GaugeMetricFamily
+            yield family(m.name, m.help, value=m.value)
+
+
+def registry_of(metrics: Callable[[], list[Metric]]) -> CollectorRegistry:
+    """A registry of its own (not prometheus_client's global one, which would add the
+    process's own metrics) that reads `metrics()` at each scrape."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Scrape(metrics))
+    return registry
+
+
 def render(metrics: list[Metric]) -> str:
-    """Prometheus text exposition format 0.0.4."""
-    lines = []
-    for m in metrics:
-        lines.append(f"# HELP {m.name} {m.help}")
-        lines.append(f"# TYPE {m.name} {m.kind}")
-        value = int(m.value) if float(m.value).is_integer() else round(m.value, 3)
-        lines.append(f"{m.name} {value}")
-    return "\n".join(lines) + "\n"
+    """Prometheus text exposition format 0.0.4, by prometheus_client."""
+    return generate_latest(registry_of(lambda: metrics)).decode()
 
 
 class Rate:
@@ -56,8 +76,8 @@ class Rate:
         return (count - first_c) / (now - first_t) if now > first_t else 0.0
 
 
-def answer(request: bytes, health: Callable[[], dict], metrics: Callable[[], list[Metric]]) -> bytes:
-    """The whole HTTP response to one request. Pure apart from the two callables."""
+def answer(request: bytes, health: Callable[[], dict], metrics: CollectorRegistry) -> bytes:
+    """The whole HTTP response to one request. Pure apart from reading health and metrics."""
     line = request.split(b"\r\n", 1)[0].decode("latin-1")
     parts = line.split()
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
@@ -70,8 +90,8 @@ def answer(request: bytes, health: Callable[[], dict], metrics: Callable[[], lis
         body = (json.dumps(state, sort_keys=True) + "\n").encode()
         return _response(200 if state.get("status") == "ok" else 503, "application/json", body, method == "HEAD")
     if path == "/metrics":
-        body = render(metrics()).encode()
-        return _response(200, "text/plain; version=0.0.4; charset=utf-8", body, method == "HEAD")
+        # Format 0.0.4 is what generate_latest writes with its default (underscore) escaping.
+        return _response(200, CONTENT_TYPE_PLAIN_0_0_4, generate_latest(metrics), method == "HEAD")
     return _response(404, "text/plain", b"try /health or /metrics\n")
 
 
@@ -87,6 +107,7 @@ async def serve_http(host: str, port: int, health: Callable[[], dict], metrics: 
                      task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until cancelled; reports the bound port (port 0 picks one) through task_status."""
     listeners = await trio.open_tcp_listeners(port, host=host)
+    registry = registry_of(metrics)
 
     async def handle(stream: trio.SocketStream) -> None:
         try:
@@ -97,7 +118,7 @@ async def serve_http(host: str, port: int, health: Callable[[], dict], metrics: 
                     if not chunk:
                         break
                     data += chunk
-            await stream.send_all(answer(data, health, metrics))
+            await stream.send_all(answer(data, health, registry))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         except Exception:  # a bug in a gauge must not take the relay down

@@ -230,6 +230,15 @@ def quota_refusal(usage: Usage, quota: Quota, cut: bool = False) -> str:
     return ""
 
 
+def cut_refusal(usage: Usage, quota: Quota) -> str:
+    """Why a user's entries were cut, from their usage once the entries that fit are stored.
+    The same words as quota_refusal when the quota is full, so the relay says one thing
+    whether it notices on the cut or on the recount after the commit (which comes first
+    depends on how the entries arrived)."""
+    return quota_refusal(usage, quota) or (f"over quota: the next entry does not fit in the "
+                                           f"{quota.max_bytes - usage.bytes} bytes left; later entries are refused")
+
+
 def trim(entries: Sequence[Entry], usage: dict[bytes, Usage], quota: Quota, users_: set[bytes],
          sharers_: dict[bytes, tuple[bytes, ...]] | None = None,
          charged: dict[bytes, Usage] | None = None) -> tuple[list[Entry], dict[bytes, Usage], set[bytes]]:

@@ -29,7 +29,7 @@ from murmurate.crypto import SigningIdentity, decode_key_file, encode_id, encode
 from murmurate.store import Entry, IngestReport, Store
 
 from .. import media
-from ..api import ApiServer, _Connection, _int, _text
+from ..api import ApiServer, Connection, Handler
 from ..auditor import Auditor
 from ..core import framing, rpc
 from ..daemon import Daemon, HomeLock, stop_on_signal, tune_gc_for_a_long_run
@@ -137,7 +137,7 @@ class Relay:
                     nursery.start_soon(self._watch_commits, self.writer.listen())
                     self.media = MediaHost(self)
                     nursery.start_soon(self.media.run)
-                    await nursery.start(Auditor(self.store, self.writer).run)
+                    await nursery.start(Auditor(self.store, self.writer, on_bad=self.replicator.feed_frozen).run)
                     nursery.start_soon(self._refresher)
                     if self.config.blocked:
                         nursery.start_soon(self._hang_up_on_blocked)
@@ -494,40 +494,39 @@ class QuotaWriter(StoreWriter):
 class RelayApi(ApiServer):
     """The relay's local API: the node's read-only methods plus the operator's relay verbs."""
 
-    KEEP = ("ping", "peers", "status", "connect", "subscribe", "unsubscribe", "shutdown",
-            "whoami", "export", "verify", "relay_invite", "relay_users")
+    NODE_METHODS = ("ping", "peers", "status", "connect", "subscribe", "unsubscribe", "shutdown")
 
-    def __init__(self, relay: Relay) -> None:
-        super().__init__(relay)  # type: ignore[arg-type]
-        self.methods = {name: h for name, h in self.methods.items() if name in self.KEEP}
+    def method_table(self) -> dict[str, Handler]:
+        node = super().method_table()
+        return {**{name: node[name] for name in self.NODE_METHODS},
+                "whoami": self.relay_whoami, "export": self.relay_export, "verify": self.relay_verify,
+                "relay_invite": self.relay_invite, "relay_users": self.relay_users}
 
-    async def m_whoami(self, params: dict[str, Any], conn: _Connection) -> dict[str, Any]:
+    async def relay_whoami(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
         relay: Relay = self.d  # type: ignore[assignment]
         return {"id": encode_id(relay.identity.public_key), "peer_id": relay.host.peer_id,
                 "addrs": relay.host.addrs(), "relay": True, "home": str(relay.home.data_dir),
                 "metrics_port": relay.metrics_port}
 
-    async def m_export(self, params: dict[str, Any], conn: _Connection) -> dict[str, Any]:
+    async def relay_export(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
         """A hot backup of every feed the relay holds (one consistent read per feed)."""
         from murmurate.store.archive import export_archive
 
-        path = _text(params, "file")
+        path = rpc.absolute_path(params, "file")
         report = await trio.to_thread.run_sync(export_archive, self.d.store, path)
         return {"file": path, "feeds": report.feeds, "entries": report.entries, "bytes": report.bytes}
 
-    async def m_verify(self, params: dict[str, Any], conn: _Connection) -> dict[str, Any]:
+    async def relay_verify(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
         store = self.d.store
         problems = await trio.to_thread.run_sync(store.verify)
         return {"entries": store.count_entries(), "feeds": len(store.feeds()), "problems": problems}
 
-    async def m_relay_invite(self, params: dict[str, Any], conn: _Connection) -> dict[str, Any]:
-        ttl = _int(params, "ttl_s", 0, 0, 366 * 24 * 3600) or None
-        token = params.get("token", True)
-        if not isinstance(token, bool):
-            raise rpc.RpcError(rpc.INVALID_PARAMS, "token must be true or false")
+    async def relay_invite(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
+        ttl = rpc.integer(params, "ttl_s", 0, 0, 366 * 24 * 3600) or None
+        token = rpc.boolean(params, "token", True)
         return await self.d.create_invite(ttl, token)  # type: ignore[attr-defined]
 
-    async def m_relay_users(self, params: dict[str, Any], conn: _Connection) -> dict[str, Any]:
+    async def relay_users(self, params: dict[str, Any], conn: Connection) -> dict[str, Any]:
         relay: Relay = self.d  # type: ignore[assignment]
         users = await trio.to_thread.run_sync(relay.user_list)
         return {"users": users, "open_invites": len(policy.open_invites(relay.store, relay.now_ms())),
