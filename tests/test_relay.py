@@ -261,7 +261,8 @@ def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
         "ingested_entries_total", "served_entries_total", "ingest_rate", "serve_rate", "gossip_in_total",
         "refused_entries_total", "refusals_total", "joins_total", "blobs_fetched_total", "blobs_refused_total",
         "errors_total", "write_transactions_total", "budget_connections", "budget_streams",
-        "budget_memory_bytes", "budget_refusals_total")}
+        "budget_memory_bytes", "budget_refusals_total", "capped_feeds", "store_full", "cap_refused_entries_total",
+        "unaudited_entries", "fully_verified_entries_total")}
     backup = relay.home.parent / "hot.murexp"
     assert "exported 151 entries of 1 feeds" in relay.cli("--home", str(relay.home), "export", str(backup)).stdout
     assert relay.stop(sig=signal.SIGTERM) == 0
