@@ -326,6 +326,7 @@ class ApiServer:
                 "addrs": self.d.host.addrs(), "entries": self.d.store.count_entries(),
                 "budget": {k: v for k, v in self.d.host.statistics().items() if k.startswith("budget_")},
                 "unaudited": await trio.to_thread.run_sync(self.d.store.unaudited_count),
+                "storage": storage_status(self.d.writer),
                 "cut": [{"id": feed_id, "seq": seq, "reason": "bad_signature"} for feed_id, seq in cuts.items()]}
 
     async def verify(self, params: dict[str, Any], conn: "Connection") -> dict[str, Any]:
@@ -375,6 +376,10 @@ class ApiServer:
                         continue
                     await conn.send(rpc.encode_notification("event", {
                         "subscription": sub_id, "kind": "entry", "item": entry_view(stored)}))
+                for author, why in commit.caps:  # the storage caps began refusing (operations.md)
+                    await conn.send(rpc.encode_notification("event", {
+                        "subscription": sub_id, "kind": "storage_cap",
+                        "feed": encode_id(author) if author else None, "why": why}))
         except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
             return
         if sub_id in conn.subscriptions and not conn.closed:
@@ -453,3 +458,9 @@ class Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             pass
 
+
+def storage_status(writer: Any) -> dict[str, Any]:
+    """What the storage caps refuse now (node/core/caps.py): feeds stopped at the per-feed
+    cap, and why the whole store takes no more ("" while it does)."""
+    return {"capped_feeds": [{"id": encode_id(a), "why": why} for a, why in writer.capped.items()],
+            "store_full": writer.node_full, "refused_entries": writer.cap_refused}

@@ -97,7 +97,7 @@ class Daemon:
         self.now_ms = now_ms
         # The writer is the only holder of the writable store; the daemon, API, replicator
         # and auditor read through its view, which has no write methods.
-        self.writer = StoreWriter(node.hand_over_store())
+        self.writer = StoreWriter(node.hand_over_store(), caps=node.config.caps)
         self.store = self.writer.view
         self.socket = socket_path(node.home, env)
         self._stop = trio.Event()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .core.budget import BudgetError, Limits, parse_limits
+from .core.caps import MIB, StorageCaps
 from .core.text import DEFAULT_MAX_CHARS
 from .errors import UsageError
 
@@ -23,7 +24,7 @@ class Config:
     max_post_chars: int = DEFAULT_MAX_CHARS
     store_map_size_mb: int = 64 * 1024
     limits: Limits = Limits()  # [budget]: what remote peers may make the daemon hold
-
+    caps: StorageCaps = StorageCaps()  # [store] storage caps (node/core/caps.py)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,25 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
         limits = parse_limits(data.get("budget", {}), Limits(), where)
     except BudgetError as e:
         raise UsageError(str(e)) from None
-    return Config(max_chars, map_size, limits)
+    return Config(max_chars, map_size, limits, parse_caps(store, where))
+
+
+def parse_caps(store: dict[str, Any], where: str) -> StorageCaps:
+    """The storage caps in a config's [store] table (config.toml and relay.toml alike)."""
+    d = StorageCaps()
+
+    def number(key: str, default: int, low: int, high: int) -> int:
+        value = store.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise UsageError(f"{where}: store.{key} must be an integer from {low} to {high}")
+        return value
+
+    return StorageCaps(
+        max_feed_entries=number("max_feed_entries", d.max_feed_entries, 1, 10**10),
+        max_feed_bytes=number("max_feed_mb", d.max_feed_bytes // MIB, 1, 16 << 20) * MIB,
+        max_store_bytes=number("max_store_mb", d.max_store_bytes // MIB, 0, 16 << 20) * MIB,
+        min_free_disk_bytes=number("min_free_disk_mb", d.min_free_disk_bytes // MIB, 0, 16 << 20) * MIB,
+    )
 
 
 def _section(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:

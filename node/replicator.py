@@ -406,7 +406,8 @@ class Replicator:
                         continue
                     batch, waiting = _with_suspects(entries, suspects)
                     _judge(waiting)
-                    report = await self.writer.ingest(batch, self.now_ms())
+                    # (quota: live entries are checked in full while the audit lags, node/writer.py)
+                    report = await self.writer.ingest(batch, self.now_ms(), live=live_phase)
                     stored += len(report.appended)
                     # Counted as stored, not when the stream ends: `peers` shows a live stream's.
                     if peer_id in self.peers:

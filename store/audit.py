@@ -65,6 +65,10 @@ class Runs:
         self._open[feed_num] = run
         self.done.append(run)
 
+    def count(self) -> int:
+        """How many entries the runs hold."""
+        return sum(last - first + 1 for first, last in self.done)
+
     def write(self, txn: Any, db: Any) -> None:
         for first, last in self.done:
             txn.put(U64.pack(first), U64.pack(last), db=db)
@@ -116,19 +120,23 @@ def waiting_at(cursor: Any, local_id: int) -> bool:
     return bool(found) and U64.unpack(cursor.value())[0] >= local_id
 
 
-def forget(txn: Any, db: Any, local_ids: Iterable[int]) -> None:
+def forget(txn: Any, db: Any, local_ids: Iterable[int]) -> int:
     """Stop waiting for entries that were removed (a cut, store/cut.py). A range holds one
     run of one feed, and a cut removes a feed's entries from some seq on, so what goes
-    from a range is its tail: the range ends before the first removed position in it."""
+    from a range is its tail: the range ends before the first removed position in it.
+    Returns how many waiting entries were dropped."""
     cursor = txn.cursor(db=db)
+    dropped = 0
     for local_id in sorted(local_ids):
         if not waiting_at(cursor, local_id):
             continue
         first = bytes(cursor.key())
+        dropped += U64.unpack(cursor.value())[0] - local_id + 1
         if U64.unpack(first)[0] == local_id:
             txn.delete(first, db=db)
         else:
             txn.put(first, U64.pack(local_id - 1), db=db)
+    return dropped
 
 
 def settle(txn: Any, db: Any, result: AuditResult) -> None:
@@ -140,9 +148,12 @@ def settle(txn: Any, db: Any, result: AuditResult) -> None:
 
 
 def unaudited_count(env: Any) -> int:
-    """Entries stored on a later entry's signature whose own signatures wait for the audit."""
-    with env.begin() as txn:
-        return pending(txn, env.db["unaudited"])
+    """Entries stored on a later entry's signature whose own signatures wait for the audit.
+    Counted once per open store; ingest and settle_audit keep `env.unaudited` since."""
+    if env.unaudited is None:
+        with env.begin() as txn:
+            env.unaudited = pending(txn, env.db["unaudited"])
+    return env.unaudited
 
 
 def check_unaudited(env: Any, limit: int) -> AuditResult:

@@ -37,16 +37,18 @@ _RELATIONS = frozenset({PayloadType.FOLLOW, PayloadType.UNFOLLOW, PayloadType.BL
                         PayloadType.PROFILE})
 
 
-def cut_feeds(batch: WriteBatch, bad: Iterable[tuple[bytes, int]]) -> dict[bytes, int]:
-    """Cut each feed at its first bad seq. Returns author -> entries removed."""
+def cut_feeds(batch: WriteBatch, bad: Iterable[tuple[bytes, int]]) -> int:
+    """Cut each feed at its first bad seq. Returns how many of the removed entries were
+    still waiting for the audit (for the store's count of them)."""
     first: dict[bytes, int] = {}
     for author, seq in bad:
         first[author] = min(seq, first.get(author, seq))
-    return {author: cut_feed(batch, author, seq) for author, seq in first.items()}
+    return sum(cut_feed(batch, author, seq) for author, seq in first.items())
 
 
 def cut_feed(batch: WriteBatch, author: bytes, bad_seq: int) -> int:
-    """Remove entries bad_seq.. of the feed and freeze it; returns how many were removed."""
+    """Remove entries bad_seq.. of the feed and freeze it; returns how many of them were
+    still waiting for the audit."""
     txn, db = batch.txn, batch.db
     rec = feeds.record(batch, author, create=False)
     if rec is None:
@@ -54,7 +56,6 @@ def cut_feed(batch: WriteBatch, author: bytes, bad_seq: int) -> int:
     proof: dict[int, bytes] = {}
     removed_ids: list[int] = []
     relations = False
-    removed = 0
     feed_key = U32.pack(rec.feed_num)
     for seq in range(rec.head_seq, bad_seq - 1, -1):  # newest first: undo in reverse
         item = seq_item(txn, db, rec.feed_num, seq)
@@ -77,8 +78,7 @@ def cut_feed(batch: WriteBatch, author: bytes, bad_seq: int) -> int:
         txn.delete(local_key, db=db["log"])
         txn.delete(feed_key, SEQ_ITEM.pack(*item), db=db["by_seq"])
         removed_ids.append(item[1])
-        removed += 1
-    audit.forget(txn, db["unaudited"], removed_ids)
+    forgotten = audit.forget(txn, db["unaudited"], removed_ids)
     if bad_seq in proof and not txn.get(author, db=db["cuts"]):
         txn.put(author, msgpack.packb([bad_seq, proof[bad_seq], proof.get(bad_seq + 1)], use_bin_type=True),
                 db=db["cuts"])
@@ -93,7 +93,7 @@ def cut_feed(batch: WriteBatch, author: bytes, bad_seq: int) -> int:
     batch.cut.append((author, bad_seq))
     if relations:
         _rebuild_relations(batch, author, rec)
-    return removed
+    return forgotten
 
 
 def _rebuild_relations(batch: WriteBatch, author: bytes, rec: Any) -> None:

@@ -105,6 +105,9 @@ class StoreEnv:
         # Set by the writer (StoreWriter.__init__): committed appends are kept here until it
         # takes them, so every commit is announced, whatever write made it.
         self.commits: list[Commit] | None = None
+        # audit.unaudited_count's cache: counted once, then kept by ingest and settle_audit
+        # (the writer asks it before every batch).
+        self.unaudited: int | None = None
         if not readonly:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:

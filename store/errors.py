@@ -56,6 +56,9 @@ class Reason(str, Enum):
     PAYLOAD_MALFORMED = "payload_malformed"
     PAYLOAD_NON_CANONICAL = "payload_non_canonical"
     FEED_FROZEN = "feed_frozen"
+    # Refused by this node's storage caps (node/core/caps.py): no fault of the sender.
+    FEED_CAP = "feed_cap"
+    NODE_CAP = "node_cap"
 
 
 class InvalidEntryError(StoreError):

@@ -105,6 +105,12 @@ class StoreView:
         """Re-check every stored entry: signature, chain, payload hash, head. Returns problems."""
         return feeds.verify(self._env)
 
+    def space(self) -> tuple[int, int]:
+        """(bytes the store file uses, up to its last page; the map's size): the storage caps'
+        figures, without disk_usage's walk of every sub-database."""
+        info = self._env.lmdb.info()
+        return (info["last_pgno"] + 1) * self._env.lmdb.stat()["psize"], info["map_size"]
+
     def disk_usage(self) -> dict[str, int]:
         """Bytes in use: the whole file up to its last page, and per sub-database."""
         lm = self._env.lmdb
@@ -264,7 +270,7 @@ class Store(StoreView):
         transaction: feeds.append_own). Raises ValueError, InvalidEntryError, StoreFullError."""
         return feeds.append_own(self._env, identity, payload_type, payload, now_ms)
 
-    def ingest(self, entries: Sequence[Entry], now_ms: int) -> IngestReport:
+    def ingest(self, entries: Sequence[Entry], now_ms: int, *, defer_audit: bool = True) -> IngestReport:
         """Verify and store entries from outside, in one transaction.
 
         Every entry gets the full check (limits, signature, payload hash and form, clock
@@ -276,11 +282,14 @@ class Store(StoreView):
         the entries a valid signature vouches for are appended and written down for the
         audit (store/audit.py), which checks their own signatures later. An entry that is
         held or refused as a fork gets its own signature checked here, since no appended
-        entry vouches for it.
+        entry vouches for it. With `defer_audit` False every signature is checked here and
+        nothing is left for the audit (the writer asks for that while the audit lags).
         """
-        checked, rejected = feeds.check_incoming(entries, now_ms)
+        checked, rejected = feeds.check_incoming(entries, now_ms, defer_audit)
         with self._env.write() as batch:
             feeds.ingest_checked(batch, checked, rejected)
+        if self._env.unaudited is not None:
+            self._env.unaudited += batch.unaudited.count()
         return feeds.report(batch)
 
     def drop_payload(self, author: bytes, seq: int) -> bool:
@@ -335,7 +344,9 @@ class Store(StoreView):
         with self._env.write() as batch:
             audit.settle(batch.txn, batch.db["unaudited"], result)
             feeds.mark_bad_signature(batch, result.bad)
-            cut.cut_feeds(batch, result.bad)
+            forgotten = cut.cut_feeds(batch, result.bad)
+        if self._env.unaudited is not None:
+            self._env.unaudited -= result.checked + forgotten
         return list(result.bad)
 
     def audit_all(self, batch: int = 2_000) -> list[tuple[bytes, int]]:

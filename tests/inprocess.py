@@ -32,18 +32,19 @@ class Node:
 @asynccontextmanager
 async def node(tmp_path: Path, name: str, seed: int, *, wanted: Callable[[], list[bytes]] | None = None,
                gossip_topics: int = 0, auto_sync: bool = False, resync_s: float = 30.0,
-               serve_refusal: Callable[[str], str | None] | None = None) -> AsyncIterator[Node]:
+               serve_refusal: Callable[[str], str | None] | None = None,
+               writer: Callable[[Store], StoreWriter] = StoreWriter) -> AsyncIterator[Node]:
     identity = SigningIdentity(bytes([seed]) * 32)
     store = Store(tmp_path / name)
     store.set_self(identity.public_key)
     async with trio.open_nursery() as nursery:
-        writer = StoreWriter(store)
-        await nursery.start(writer.run)
+        writer_ = writer(store)
+        await nursery.start(writer_.run)
         async with open_host(HostConfig(seed=identity.seed)) as host:
-            replicator = Replicator(host, writer.view, writer, identity.public_key, now_ms=lambda: NOW,
+            replicator = Replicator(host, writer_.view, writer_, identity.public_key, now_ms=lambda: NOW,
                                     auto_sync=auto_sync, resync_s=resync_s, wanted=wanted,
                                     gossip_topics=gossip_topics, serve_refusal=serve_refusal)
             await nursery.start(replicator.run)
-            yield Node(identity, store, writer, host, replicator)
+            yield Node(identity, store, writer_, host, replicator)
             nursery.cancel_scope.cancel()
     store.close()

@@ -18,6 +18,7 @@ import trio
 from inprocess import NOW, Node, node
 from murmurate.crypto import SigningIdentity
 from murmurate.node import replicator as replicator_module
+from murmurate.node.core import sync
 from murmurate.store import Entry, PayloadType, create_entry
 
 pytestmark = pytest.mark.network  # real libp2p hosts or daemons
@@ -173,3 +174,48 @@ async def test_a_refused_sync_is_tried_again_within_seconds_and_bans_nobody(tmp_
         assert refusals == [b.host.peer_id]
         assert a.host.peer_id not in b.replicator.banned
         assert b.replicator.peers[a.host.peer_id].retry_s == 2.0  # one retry so far
+
+
+async def test_a_live_flood_leaves_at_most_max_unaudited_entries_for_the_audit(tmp_path: Path) -> None:
+    # The issue saw 38,000 entries wait for the audit after a live flood: it waits for
+    # commits to pause, and a flood never pauses. Past max_unaudited, ingest checks every
+    # signature itself. No auditor runs here, so the backlog only grows: its final size is
+    # its peak.
+    from murmurate.node.writer import StoreWriter
+    bound = 1_000
+    flooder = authors(1)[0]
+    feed: list[Entry] = []
+    for seq in range(1, 6_001):
+        feed.append(entry(flooder, seq, feed[-1] if feed else None))
+    async with node(tmp_path, "source", 1) as source, \
+            node(tmp_path, "sink", 2, wanted=lambda: [flooder.public_key],
+                 writer=lambda store: StoreWriter(store, max_unaudited=bound)) as sink:
+        await sink.host.dial(source.host.addrs()[0])
+        async with trio.open_nursery() as nursery:
+            caught_up = await live_sync(sink, source, nursery)
+            with trio.fail_after(DEADLINE):
+                await caught_up.wait()
+            for i in range(0, len(feed), 300):  # the flood: the source stores and pushes 300 at a time
+                await source.writer.ingest(feed[i:i + 300], NOW)
+            await wait_for(lambda: (sink.store.head(flooder.public_key) or None) and
+                           sink.store.head(flooder.public_key).seq == len(feed), "the sink to take the flood")
+            nursery.cancel_scope.cancel()
+        # One live message (at most MAX_BATCH_ENTRIES) can land on a backlog just under the bound.
+        assert sink.store.unaudited_count() < bound + sync.MAX_BATCH_ENTRIES
+        assert sink.writer.fully_verified > 0
+        assert sink.store.audit_all() == [] and sink.store.verify() == []
+
+
+async def test_a_catch_up_is_not_throttled_by_the_audit_backlog_bound(tmp_path: Path) -> None:
+    # A catch-up ends (it brings what the peer holds), then the audit runs; checking all its
+    # signatures at ingest would halve its rate. Only live entries are checked in full.
+    from murmurate.node.writer import StoreWriter
+    async with node(tmp_path, "source", 1) as source, \
+            node(tmp_path, "sink", 2, writer=lambda store: StoreWriter(store, max_unaudited=100)) as sink:
+        for i in range(600):
+            await source.writer.append_own(source.identity, PayloadType.POST, {"text": f"p {i}"}, NOW - 1000 + i)
+        await sink.host.dial(source.host.addrs()[0])
+        author = source.identity.public_key
+        assert await sink.replicator.fetch(source.host.peer_id, sink.replicator.wants([author])) == 600
+        assert sink.writer.fully_verified == 0 and sink.store.unaudited_count() > 100
+        assert sink.store.audit_all() == []

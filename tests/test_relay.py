@@ -184,6 +184,39 @@ def test_a_user_over_quota_is_refused_and_told(lab) -> None:
     assert relay.users()[a.id]["entries"] == 4
 
 
+def test_a_followed_feed_counts_against_the_users_who_follow_it(lab) -> None:
+    # The issue: a user limited to 5 entries / 20 kB made the relay store 150 entries / 9 MB
+    # of a feed they followed. Now a followed feed's size is shared by its followers here.
+    relay = lab["relay"](extra_toml="[quota]\nmax_bytes = 8000\n").start()
+    x = lab["user"]("x").start()
+    for i in range(40):
+        x.call("post", text=f"{i:03d} " + "x" * 480)  # about 560 bytes each: 22 kB in all
+    x.call("connect", addr=relay.addr)  # the relay can fetch x's feed once someone wants it
+    a = lab["user"]("a").start()
+    a.cli("relay", "add", relay.invite())
+    a.call("follow", id=x.id)
+    wait_until(lambda: relay.users().get(a.id, {}).get("refusing"), what="a to go over quota with x's feed")
+    line = relay.wait_for_log("over_quota")
+    assert a.id in line
+    status = a.cli("relay", "status").stdout
+    assert "over quota" in status
+    held = relay.call("status")["entries"]
+    assert relay.users()[a.id]["bytes"] <= 8_000 and held < 20  # a's own 2 entries and part of x's 41
+    # The relay stops fetching x for a.
+    wait_until(lambda: x.id not in {f["id"] for f in relay.call("status")["feeds"]}, what="the relay to drop x")
+    # b follows x too: x's size is split between a and b, so each has room again and the
+    # relay takes more of x, until both are full. Neither is charged more than the quota.
+    b = lab["user"]("b").start()
+    b.cli("relay", "add", relay.invite())
+    b.call("follow", id=x.id)
+    wait_until(lambda: relay.call("status")["entries"] > held + 3, what="the relay to take more of x for a and b")
+    wait_until(lambda: relay.users()[b.id]["refusing"] and relay.users()[a.id]["refusing"],
+               what="a and b both full")
+    users = relay.users()
+    assert users[a.id]["bytes"] <= 8_000 and users[b.id]["bytes"] <= 8_000
+    assert relay.call("status")["entries"] < 42 + 4  # x's 42 not all stored
+
+
 @pytest.mark.slow
 def test_blocked_peers_are_served_nothing_and_cannot_join(lab, tmp_path: Path) -> None:
     b = lab["user"]("b")
@@ -228,7 +261,8 @@ def test_relay_restart_loses_nothing_and_health_and_metrics_answer(lab) -> None:
         "ingested_entries_total", "served_entries_total", "ingest_rate", "serve_rate", "gossip_in_total",
         "refused_entries_total", "refusals_total", "joins_total", "blobs_fetched_total", "blobs_refused_total",
         "errors_total", "write_transactions_total", "budget_connections", "budget_streams",
-        "budget_memory_bytes", "budget_refusals_total")}
+        "budget_memory_bytes", "budget_refusals_total", "capped_feeds", "store_full", "cap_refused_entries_total",
+        "unaudited_entries", "fully_verified_entries_total")}
     backup = relay.home.parent / "hot.murexp"
     assert "exported 151 entries of 1 feeds" in relay.cli("--home", str(relay.home), "export", str(backup)).stdout
     assert relay.stop(sig=signal.SIGTERM) == 0

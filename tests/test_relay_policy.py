@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from murmurate.crypto import InvalidIdError, SigningIdentity, encode_id
-from murmurate.store import PayloadType, Store, create_entry, encode_frame
+from murmurate.store import PayloadType, Store, create_entry, encode_frame, entry_frame_size
 from murmurate.node.relay import RelayConfigError, parse_relay_config
 from murmurate.node.core.media import named_blobs
 from murmurate.node.relay import policy
@@ -312,3 +312,28 @@ def test_blob_quota_counts_each_blob_once_per_user_and_refuses_what_does_not_fit
     assert policy.scanned_to(store, user) == 0
     policy.set_scanned_to(store, user, 42)
     assert policy.scanned_to(store, user) == 42
+
+
+def test_a_followed_feed_is_shared_by_its_followers_and_kept_while_one_has_room() -> None:
+    a, b, x = ALICE.public_key, BOB.public_key, CAROL.public_key
+    cfg = config(quota=Quota(max_follows=10))
+    shared = policy.sharers([a, b], {a: [x, b], b: [x]}, cfg)
+    assert shared == {x: (a, b)}  # b's own feed is b's alone, though a follows it
+    feeds = {a: policy.Usage(1, 100), b: policy.Usage(1, 100), x: policy.Usage(3, 301)}
+    assert policy.charges([a, b], feeds, shared) == {a: policy.Usage(3, 251), b: policy.Usage(3, 251)}
+    entries = feed(CAROL, 8)
+    sizes = [entry_frame_size(e) for e in entries]  # the first has no prev: smaller than the rest
+    # a alone pays for x, with room for exactly two of its entries: they stop there, x is cut.
+    quota = Quota(max_bytes=1000 + sizes[0] + sizes[1])
+    kept, after, cut = policy.trim(entries, {x: policy.Usage()}, quota, set(), {x: (a,)},
+                                   {a: policy.Usage(1, 1000)})
+    assert [e.envelope.seq for e in kept] == [1, 2] and cut == {x} and after[x] == policy.Usage(2, sum(sizes[:2]))
+    # a over quota, b with room for half of four entries: x goes on, b carrying its share
+    # (each payer is charged half, rounded up), until the fifth would not fit b either.
+    quota = Quota(max_bytes=1000 + -(-sum(sizes[:4]) // 2))
+    kept, after, cut = policy.trim(entries, {x: policy.Usage()}, quota, set(), {x: (a, b)},
+                                   {a: policy.Usage(1, 5000), b: policy.Usage(1, 1000)})
+    assert [e.envelope.seq for e in kept] == [1, 2, 3, 4] and cut == {x} and after[x].entries == 4
+    # Over quota users' follows are not fetched, unless a user with room follows them too.
+    assert policy.hosted_feeds([a, b], {a: [x], b: []}, cfg, over_quota=[a]) == [b]
+    assert policy.hosted_feeds([a, b], {a: [x], b: [x]}, cfg, over_quota=[a]) == [b, x]

@@ -221,3 +221,26 @@ async def test_the_auditor_waits_for_commits_to_pause_but_not_forever(tmp_path: 
                 mock_clock.jump(0.25)
             await wait_for_audit(lambda: auditor.audited > audited)
             nursery.cancel_scope.cancel()
+
+
+def test_the_kept_count_of_unaudited_entries_agrees_with_the_table(tmp_path: Path) -> None:
+    # unaudited_count is counted once, then kept by ingest and settle_audit: the writer asks
+    # it before every batch. After partial audits it must still match a fresh count.
+    with Store(tmp_path / "s") as s:
+        assert s.unaudited_count() == 0
+        s.ingest(posts(A, TIMES[:12]), NOW_MS)
+        s.ingest(posts(B, TIMES[:9]), NOW_MS)
+        assert s.unaudited_count() == 11 + 8
+        s.settle_audit(s.check_unaudited(limit=5))
+        assert s.unaudited_count() == 14
+        kept = s.unaudited_count()
+    with Store(tmp_path / "s") as s:
+        assert s.unaudited_count() == kept
+
+
+def test_ingest_without_deferring_checks_every_signature_and_leaves_nothing_to_audit(store: Store) -> None:
+    feed = posts(A, TIMES[:20])
+    report = store.ingest(author_signed_badly(feed, 7), NOW_MS, defer_audit=False)
+    assert [seq for _, seq in report.appended] == list(range(1, 8))
+    assert reasons(report)[(A.public_key, 8)] is Reason.BAD_SIGNATURE
+    assert store.unaudited_count() == 0

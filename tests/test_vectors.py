@@ -190,8 +190,9 @@ def test_ed25519_each_rule_is_needed() -> None:
 # -- coverage and drift ---------------------------------------------------------------------
 
 MIN_CASES = {"entries.json": 25, "ids.json": 15, "keyfile.json": 12, "canonical.json": 60, "ed25519.json": 12}
-# Refusals that only the store can give (they need its state): the rest must all appear.
-STORE_ONLY = {Reason.SEQ_GAP.value, Reason.FEED_FROZEN.value}
+# Refusals that only the store or the node's storage caps can give (they need its state):
+# the rest must all appear.
+STORE_ONLY = {Reason.SEQ_GAP.value, Reason.FEED_FROZEN.value, Reason.FEED_CAP.value, Reason.NODE_CAP.value}
 REQUIRED = {
     "entries.json": {p.value for p in Placement} | {r.value for r in Reason} - STORE_ONLY,
     "ids.json": {"ok"} | set(ID_MESSAGES),

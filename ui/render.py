@@ -85,6 +85,11 @@ def status(s: dict[str, Any]) -> str:
             behind = (f"CUT at entry {f['cut_at']}: its author signed a bad signature there; "
                       "nothing from it on is kept and the feed takes no more entries")
         lines.append(f"  {f['id']}  have {f['have']} of {f['known']} known  ({behind})")
+    storage = s.get("storage") or {}  # what the storage caps refuse (docs/operations.md, "Disk full")
+    if storage.get("store_full"):
+        lines.append(f"store full: {storage['store_full']}")
+    for f in storage.get("capped_feeds", []):
+        lines.append(f"capped feed {f['id']}: {f['why']}")
     return "\n".join(lines)
 
 

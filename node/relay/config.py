@@ -15,7 +15,9 @@ from typing import Any
 from murmurate.crypto import InvalidIdError, decode_id
 
 from ..core.budget import RELAY_LIMITS, BudgetError, Limits, parse_limits
+from ..core.caps import StorageCaps
 from ..errors import UsageError
+from ..home import parse_caps
 
 
 class RelayConfigError(UsageError):
@@ -50,6 +52,7 @@ class RelayConfig:
     log_level: str = "info"
     store_map_size_mb: int = 64 * 1024
     limits: Limits = RELAY_LIMITS      # [budget]: what remote peers may make the relay hold
+    storage: StorageCaps = StorageCaps()   # per-feed and whole-store caps ([store] table)
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -67,7 +70,7 @@ _TABLES = {
     "quota": {"max_entries", "max_bytes", "max_follows", "max_blobs", "max_blob_bytes"},
     "metrics": {"listen"},
     "log": {"format", "level"},
-    "store": {"map_size_mb"},
+    "store": {"map_size_mb", "max_feed_entries", "max_feed_mb", "max_store_mb", "min_free_disk_mb"},
 }
 
 
@@ -161,7 +164,15 @@ def parse_relay_config(text: str, where: str, *, base: Path | None = None) -> Re
         store_map_size_mb=int(c.number(sto, "map_size_mb", defaults.store_map_size_mb, 1, 16 * 1024 * 1024,
                                        "store.", integer=True)),
         limits=limits,
+        storage=_caps(sto, where),
     )
+
+
+def _caps(store: dict[str, Any], where: str) -> StorageCaps:
+    try:
+        return parse_caps(store, where)
+    except UsageError as e:
+        raise RelayConfigError(str(e)) from None
 
 
 class _Checker:

@@ -9,7 +9,7 @@ Local-setting keys (never replicated):
     relay/invite/<BLAKE2b-256(token)>  -> [created_ms, expires_ms]   an open invite
     relay/used/<BLAKE2b-256(token)>    -> [when_ms, user key, why]   a spent or expired one
     relay/user/<user key>              -> [since_ms, via]            an admitted user
-    relay/usage/<author key>           -> [counted up to seq, bytes] the user's feed as stored
+    usage/feed/<author key>            -> [counted up to seq, bytes] a feed as stored (node/feed_usage.py)
     relay/blobs/<user key>             -> [count, bytes]             media the relay holds for them
     relay/blob/<user key><blob hash>   -> size                       one counted blob of theirs
     relay/want/<user key><blob hash>   -> size                       one to fetch when a peer has it
@@ -28,13 +28,14 @@ from typing import Protocol
 from murmurate.crypto import encode_id
 from murmurate.store import Entry, canonical, entry_frame_size
 
+from ..core.caps import Usage
+from ..feed_usage import USAGE, account
 from . import protocol as p
 from .config import Quota, RelayConfig
 
 INVITE = b"relay/invite/"
 USED = b"relay/used/"
 USER = b"relay/user/"
-USAGE = b"relay/usage/"
 BLOB_USAGE = b"relay/blobs/"
 BLOB = b"relay/blob/"
 WANT = b"relay/want/"
@@ -59,12 +60,6 @@ class Admitted:
     user: bytes
     new: bool   # False: the user was already admitted (a second join changes nothing)
     via: str    # "invite" or "allowlist"
-
-
-@dataclass(frozen=True)
-class Usage:
-    entries: int = 0
-    bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,14 +161,16 @@ def is_admitted(settings: Settings, config: RelayConfig, user: bytes) -> bool:
 def hosted_feeds(users_: Sequence[bytes], follows: dict[bytes, list[bytes]], config: RelayConfig,
                  over_quota: Iterable[bytes] = ()) -> list[bytes]:
     """The feeds to fetch: each user's own (unless over quota), then up to quota.max_follows
-    of the feeds each follows, in the order given; never a blocked one, at most max_feeds."""
+    of the feeds each user under quota follows, in the order given; never a blocked one, at
+    most max_feeds. (A feed followed by users over quota and under it is still fetched: the
+    users under quota carry it, `sharers`.)"""
     blocked, full = set(config.blocked), set(over_quota)
     out: dict[bytes, None] = {}
     for user in users_:
         if user not in blocked and user not in full:
             out[user] = None
     for user in users_:
-        if user in blocked:
+        if user in blocked or user in full:
             continue
         for author in follows.get(user, [])[:config.quota.max_follows]:
             if author not in blocked and author not in full:
@@ -181,14 +178,55 @@ def hosted_feeds(users_: Sequence[bytes], follows: dict[bytes, list[bytes]], con
     return list(out)[:config.max_feeds]
 
 
+def sharers(users_: Sequence[bytes], follows: dict[bytes, list[bytes]], config: RelayConfig) -> dict[bytes, tuple[bytes, ...]]:
+    """Who pays for each followed feed: the users that follow it (within quota.max_follows),
+    over quota or not. A user's own feed is theirs alone, so it is not listed here even when
+    other users follow it."""
+    own, blocked = set(users_), set(config.blocked)
+    out: dict[bytes, list[bytes]] = {}
+    for user in users_:
+        if user in blocked:
+            continue
+        for author in follows.get(user, [])[:config.quota.max_follows]:
+            if author not in own and author not in blocked and author != user:
+                out.setdefault(author, []).append(user)
+    return {author: tuple(users) for author, users in out.items()}
+
+
+def share(usage: Usage, payers: int) -> Usage:
+    """One payer's part of a feed's size: split evenly, rounded up (the parts never add up
+    to less than the feed)."""
+    return Usage(-(-usage.entries // payers), -(-usage.bytes // payers))
+
+
+def charges(users_: Iterable[bytes], feeds: dict[bytes, Usage],
+            sharers_: dict[bytes, tuple[bytes, ...]]) -> dict[bytes, Usage]:
+    """What each user's quota counts: their own feed plus their share of each feed they follow
+    that the relay holds (`feeds`: stored size per author)."""
+    out = {user: feeds.get(user, Usage()) for user in users_}
+    for author, payers in sharers_.items():
+        part = share(feeds.get(author, Usage()), len(payers))
+        for user in payers:
+            if user in out:
+                now = out[user]
+                out[user] = Usage(now.entries + part.entries, now.bytes + part.bytes)
+    return out
+
+
 # -- quotas --------------------------------------------------------------------------------
 
-def quota_refusal(usage: Usage, quota: Quota) -> str:
-    """Why a user's feed takes no more entries ("" if it does)."""
+def quota_refusal(usage: Usage, quota: Quota, cut: bool = False) -> str:
+    """Why a user's feed (and the feeds they follow) take no more entries ("" if they do).
+    `cut`: the relay refused an entry that did not fit, though the counts are not at the
+    limits yet."""
     if usage.entries >= quota.max_entries:
         return f"over quota: {usage.entries} of {quota.max_entries} entries stored; later entries are refused"
     if usage.bytes >= quota.max_bytes:
         return f"over quota: {usage.bytes} of {quota.max_bytes} bytes stored; later entries are refused"
+    if cut:
+        return (f"over quota: {usage.entries} of {quota.max_entries} entries and {usage.bytes} of {quota.max_bytes} "
+                "bytes stored (your feed and your share of the feeds you follow) and the next entry does not fit; "
+                "later entries are refused")
     return ""
 
 
@@ -201,53 +239,52 @@ def cut_refusal(usage: Usage, quota: Quota) -> str:
                                            f"{quota.max_bytes - usage.bytes} bytes left; later entries are refused")
 
 
-def trim(entries: Sequence[Entry], usage: dict[bytes, Usage], quota: Quota,
-         users_: set[bytes]) -> tuple[list[Entry], dict[bytes, Usage], set[bytes]]:
-    """Keep the entries that fit the users' quotas (other authors pass untouched).
+def trim(entries: Sequence[Entry], usage: dict[bytes, Usage], quota: Quota, users_: set[bytes],
+         sharers_: dict[bytes, tuple[bytes, ...]] | None = None,
+         charged: dict[bytes, Usage] | None = None) -> tuple[list[Entry], dict[bytes, Usage], set[bytes]]:
+    """Keep the entries that fit the quotas of the users who pay for them (authors no user
+    pays for pass untouched).
 
-    `usage` must be `account`'s count (entries = the feed's contiguous head), so entries at
-    or below it are duplicates and pass uncounted. Returns (kept, usage after the kept ones,
-    users whose entries were cut).
+    `usage`: `account`'s count of each paid-for feed in the batch (entries = the feed's
+    contiguous head), so entries at or below it are duplicates and pass uncounted. A user's
+    own feed is paid by that user; a followed feed by its `sharers_`, each a share
+    (`share`); `charged`: each payer's total so far (default: their own feed). A followed
+    feed's entry is kept while one of its payers has room. Returns (kept, feed usage after
+    the kept ones, authors whose entries were cut).
     """
+    sharers_ = sharers_ or {}
     kept: list[Entry] = []
     after = dict(usage)
+    charge = dict(charged) if charged is not None else {u: usage.get(u, Usage()) for u in users_}
     cut: set[bytes] = set()
     for item in entries:
         author = item.envelope.author
-        if author not in users_:
+        payers = (author,) if author in users_ else sharers_.get(author, ())
+        if not payers:
             kept.append(item)
             continue
         now = after.get(author, Usage())
         if item.envelope.seq <= now.entries and author not in cut:
             kept.append(item)  # already stored (a duplicate, or a fork the store will refuse): costs nothing
             continue
-        size = entry_frame_size(item)
-        if author in cut or now.entries + 1 > quota.max_entries or now.bytes + size > quota.max_bytes:
-            cut.add(author)  # a feed is a chain: nothing after the first refused entry fits either
+        if author in cut:
+            continue  # a feed is a chain: nothing after the first refused entry fits either
+        grown = Usage(now.entries + 1, now.bytes + entry_frame_size(item))
+        old, new = share(now, len(payers)), share(grown, len(payers))
+        delta = Usage(new.entries - old.entries, new.bytes - old.bytes)
+        if not any(_fits(charge.get(p, Usage()), delta, quota) for p in payers):
+            cut.add(author)
             continue
-        after[author] = Usage(now.entries + 1, now.bytes + size)
+        for p in payers:
+            was = charge.get(p, Usage())
+            charge[p] = Usage(was.entries + delta.entries, was.bytes + delta.bytes)
+        after[author] = grown
         kept.append(item)
     return kept, after, cut
 
 
-def account(store: "UsageStore", author: bytes) -> Usage:
-    """The stored size of `author`'s feed, recounted from where the last count stopped."""
-    raw = store.local_get(USAGE + author)
-    upto, total = canonical.unpack(raw) if raw is not None else (0, 0)
-    head = store.head(author)
-    top = head.seq if head is not None else 0
-    if top < upto:  # the store was restored from an older copy: count again from the start
-        upto, total = 0, 0
-    seq = upto + 1
-    while seq <= top:
-        sizes = store.frame_sizes(author, seq, min(top, seq + 4_999))
-        if not sizes:
-            break
-        total += sum(sizes)
-        seq += len(sizes)
-    if seq - 1 != upto:
-        store.local_put(USAGE + author, canonical.pack([seq - 1, total]))
-    return Usage(seq - 1, total)
+def _fits(charge: Usage, delta: Usage, quota: Quota) -> bool:
+    return charge.entries + delta.entries <= quota.max_entries and charge.bytes + delta.bytes <= quota.max_bytes
 
 
 # -- media blobs ---------------------------------------------------------------------------
@@ -309,17 +346,13 @@ def drop_want(settings: Settings, user: bytes, blob: bytes) -> None:
     settings.local_delete(WANT + user + blob)
 
 
-class UsageStore(Settings, Protocol):
-    def head(self, author: bytes): ...  # noqa: ANN201 (a FeedHead or None)
-    def frame_sizes(self, author: bytes, from_seq: int, to_seq: int) -> list[int]: ...
-
-
 def user_view(user: bytes, usage: Usage, config: RelayConfig, hosted_follows: int, via: str,
-              blobs: BlobUsage = BlobUsage()) -> dict:
-    """What the relay tells a user about their account (the `ok` answer's map)."""
+              blobs: BlobUsage = BlobUsage(), cut: bool = False) -> dict:
+    """What the relay tells a user about their account (the `ok` answer's map). `usage` is
+    what their quota counts: their feed and their share of the feeds they follow."""
     return {"id": encode_id(user), "via": via, "entries": usage.entries, "bytes": usage.bytes,
             "max_entries": config.quota.max_entries, "max_bytes": config.quota.max_bytes,
             "max_follows": config.quota.max_follows, "hosted_follows": hosted_follows,
             "blobs": blobs.count, "blob_bytes": blobs.bytes, "max_blobs": config.quota.max_blobs,
             "max_blob_bytes": config.quota.max_blob_bytes,
-            "refusing": quota_refusal(usage, config.quota)}
+            "refusing": quota_refusal(usage, config.quota, cut)}

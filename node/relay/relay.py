@@ -82,8 +82,13 @@ class Relay:
         self.host: Any = None
         self.replicator: Replicator = None  # type: ignore[assignment]
         self.users: dict[bytes, tuple[int, str]] = {}
-        self.usage: dict[bytes, policy.Usage] = {}
+        self.usage: dict[bytes, policy.Usage] = {}       # per user: what their quota counts (policy.charges)
+        self.feed_usage: dict[bytes, policy.Usage] = {}  # per feed paid for (users' own, followed): as stored
+        self.sharers: dict[bytes, tuple[bytes, ...]] = {}  # followed feed -> the users who pay for it
         self.over_quota: set[bytes] = set()
+        # Users the writer refused an entry for, and their count when it did (None until the
+        # refresher recounts): over quota until their count shrinks (a share splits further).
+        self.cut_at: dict[bytes, policy.Usage | None] = {}
         self.hosted: list[bytes] = []
         self.counters = {"joins": 0, "refusals": 0, "ingested_entries": 0, "api_errors": 0, "refused_entries": 0}
         self._rates = {"ingest": Rate(), "serve": Rate()}
@@ -175,23 +180,38 @@ class Relay:
                     policy.admit(store, self.config, user, b"", self.now_ms())
             found = policy.users(store)
             return found, {u: policy.account(store, u) for u in found}
-        self.users, self.usage = await self.writer.call(load)
+        self.users, self.feed_usage = await self.writer.call(load)
+        # Followed feeds count against their followers: count them, then decide who is over.
+        self.hosted = await trio.to_thread.run_sync(self._compute_hosted)
+        followed = list(self.sharers)
+        self.feed_usage.update(await self.writer.call(lambda store: {a: policy.account(store, a) for a in followed}))
+        self.usage = policy.charges(self.users, self.feed_usage, self.sharers)
         self.over_quota = {u for u, use in self.usage.items() if policy.quota_refusal(use, self.config.quota)}
         self.hosted = await trio.to_thread.run_sync(self._compute_hosted)
 
     def _compute_hosted(self) -> list[bytes]:
         order = sorted(self.users, key=lambda u: (self.users[u][0], u))
         follows = {u: self.store.follows(u) for u in order}
+        self.sharers = policy.sharers(order, follows, self.config)
         return policy.hosted_feeds(order, follows, self.config, self.over_quota)
 
     async def _refresh(self) -> None:
         """Recount the touched users' feeds, then re-decide what to host; resubscribe if it changed."""
-        touched, self._touched = self._touched & set(self.users), set()
+        touched, self._touched = self._touched & (set(self.users) | set(self.sharers)), set()
         if touched:
-            counted = await self.writer.call(lambda store: {u: policy.account(store, u) for u in touched})
-            self.usage.update(counted)
-            for user, use in counted.items():
-                refusal = policy.quota_refusal(use, self.config.quota)
+            counted = await self.writer.call(lambda store: {a: policy.account(store, a) for a in touched})
+            self.feed_usage.update(counted)
+            # (every user: a share also shrinks when another user starts following the feed)
+            charged = policy.charges(self.users, self.feed_usage, self.sharers)
+            self.usage = charged
+            for user, use in charged.items():
+                if user in self.cut_at:
+                    at = self.cut_at[user] or use
+                    if use.entries < at.entries or use.bytes < at.bytes:
+                        del self.cut_at[user]
+                    else:
+                        self.cut_at[user] = at
+                refusal = policy.quota_refusal(use, self.config.quota, user in self.cut_at)
                 if refusal and user not in self.over_quota:
                     self._log_over_quota(user, refusal)
                 if refusal:
@@ -237,20 +257,23 @@ class Relay:
             self.counters["ingested_entries"] += len(commit.appended)
             if self.media is not None:
                 self.media.note_commit(commit.appended, commit.types)
-            mine = [a for a, _ in commit.appended if a in self.users]
+            mine = [a for a, _ in commit.appended if a in self.users or a in self.sharers]
             if not mine:
                 continue
             self._touched.update(mine)
             self._dirty.set()  # the refresher recounts them and re-reads their follows
 
-    def note_refused(self, cut: dict[bytes, str], refused: int) -> None:
-        """Called by the writer after a batch: these users' entries did not fit their quota
-        (each with the reason, in the words _refresh would use for the same usage)."""
+    def note_refused(self, cut: set[bytes], refused: int, charged: dict[bytes, policy.Usage]) -> None:
+        """Called by the writer after a batch: these users' entries (of their own feed or of
+        feeds they follow) did not fit their quota."""
         self.counters["refused_entries"] += refused
-        for user, why in cut.items():
-            if user not in self.over_quota:
-                self.over_quota.add(user)
-                self._log_over_quota(user, why)
+        for user in cut:
+            self.cut_at.setdefault(user, None)
+        for user in cut - self.over_quota:
+            self.over_quota.add(user)
+            # what the user is told too (their count once the batch's kept entries are in)
+            self._log_over_quota(user, policy.quota_refusal(charged.get(user, policy.Usage()), self.config.quota,
+                                                            cut=True))
         if cut:
             self._touched.update(cut)
             self._dirty.set()
@@ -334,7 +357,8 @@ class Relay:
         hosted = set(self.hosted)
         follows = [a for a in self.store.follows(user)[:self.config.quota.max_follows] if a in hosted]
         return policy.user_view(user, self.usage.get(user, policy.Usage()), self.config, len(follows),
-                                self.users.get(user, (0, ""))[1], policy.blob_usage(self.store, user))
+                                self.users.get(user, (0, ""))[1], policy.blob_usage(self.store, user),
+                                user in self.cut_at)
 
     # -- invites (through the relay's local API) -------------------------------------------
 
@@ -406,6 +430,16 @@ class Relay:
                    self.media.refused if self.media else 0),
             Metric(m + "errors_total", "counter", "peers cut off, bad gossip, handler and API errors", errors),
             Metric(m + "write_transactions_total", "counter", "store transactions", self.writer.transactions),
+            Metric(m + "capped_feeds", "gauge", "feeds whose entries the per-feed storage caps refuse",
+                   len(self.writer.capped)),
+            Metric(m + "store_full", "gauge", "1 while the whole-store cap refuses entries",
+                   1 if self.writer.node_full else 0),
+            Metric(m + "cap_refused_entries_total", "counter", "entries refused by the storage caps",
+                   self.writer.cap_refused),
+            Metric(m + "unaudited_entries", "gauge", "entries whose own signatures wait for the audit",
+                   self.store.unaudited_count()),
+            Metric(m + "fully_verified_entries_total", "counter",
+                   "entries ingested with every signature checked because the audit lagged", self.writer.fully_verified),
             # What remote peers hold of the budget now, and what it refused (node/core/budget.py).
             Metric(m + "budget_connections", "gauge", "connections charged to the budget", host.get("budget_connections", 0)),
             Metric(m + "budget_streams", "gauge", "streams charged to the budget", host.get("budget_streams", 0)),
@@ -425,25 +459,35 @@ class QuotaWriter(StoreWriter):
     (a sync and a gossip message) cannot both slip past it."""
 
     def __init__(self, store: Store, relay: Relay) -> None:
-        super().__init__(store)
+        super().__init__(store, caps=relay.config.storage)
         self.relay = relay
 
-    async def ingest(self, entries: Sequence[Entry], now_ms: int) -> IngestReport:
+    async def ingest(self, entries: Sequence[Entry], now_ms: int, *, live: bool = False) -> IngestReport:
         users = set(self.relay.users)
         quota = self.relay.config.quota
         outcome: dict[str, Any] = {}
 
+        sharers = self.relay.sharers
+        feed_usage = self.relay.feed_usage
+
         def job(store: Store) -> IngestReport:
-            authors = {e.envelope.author for e in entries} & users
-            usage = {a: policy.account(store, a) for a in authors}
-            kept, after, cut = policy.trim(entries, usage, quota, authors)
-            why = {user: policy.cut_refusal(after.get(user, policy.Usage()), quota) for user in cut}
-            outcome.update(cut=why, refused=len(entries) - len(kept))
-            return store.ingest(kept, now_ms) if kept else IngestReport()
+            authors = {e.envelope.author for e in entries}
+            paid = {a for a in authors if a in users or a in sharers}
+            if not paid:
+                return self.ingest_now(store, entries, now_ms, live)
+            usage = {a: policy.account(store, a, save_after=1_000) for a in paid}
+            payers = {u for a in paid for u in ((a,) if a in users else sharers[a])}
+            relevant = {a: s for a, s in sharers.items() if payers.intersection(s)}
+            charged = policy.charges(payers, {**feed_usage, **usage}, relevant)
+            kept, after, cut = policy.trim(entries, usage, quota, users & authors, sharers, charged)
+            over = {u for a in cut for u in ((a,) if a in users else sharers[a])}
+            now = policy.charges(over, {**feed_usage, **after}, relevant) if over else {}
+            outcome.update(cut=over, refused=len(entries) - len(kept), charged=now)
+            return self.ingest_now(store, kept, now_ms, live) if kept else IngestReport()
 
         report = await self._submit(job)
         if outcome.get("refused"):
-            self.relay.note_refused(outcome["cut"], outcome["refused"])
+            self.relay.note_refused(outcome["cut"], outcome["refused"], outcome["charged"])
         return report
 
 
