@@ -1,0 +1,74 @@
+"""A cancelled stream user must never cost the connection its other streams ride on.
+
+Found as a flaky catch-up resume test (one run in fifty under load): a fetch cancelled while
+its read sent a Yamux window update spent a Noise nonce without sending the frame, so the
+peer failed to decrypt the next frame and closed the whole connection (node/p2p.py
+_Yamux._write_frame). Real hosts on 127.0.0.1; waits have deadlines, never sleeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import trio
+
+from murmurate.node.p2p import HostConfig, P2PError, Stream, open_host
+
+pytestmark = pytest.mark.network  # real libp2p hosts
+
+FLOOD = "/murmurate-test/flood/1"
+ECHO = "/murmurate-test/echo/1"
+CUTS = 100  # cancel points tried (each twice); before the fix the connection died within ten
+
+
+def seed(n: int) -> bytes:
+    return hashlib.blake2b(b"p2p-cancel-test-%d" % n, digest_size=32).digest()
+
+
+async def flood(stream: Stream) -> None:
+    """Write until the client goes: its reads keep sending window updates back."""
+    try:
+        while True:
+            await stream.write(b"x" * 10_000)
+    except P2PError:
+        pass
+
+
+async def echo(stream: Stream) -> None:
+    while data := await stream.read():
+        await stream.write(data)
+
+
+async def test_cancelling_stream_users_at_every_point_keeps_the_connection() -> None:
+    async with open_host(HostConfig(seed=seed(1), pubsub=False)) as a, \
+            open_host(HostConfig(seed=seed(2), pubsub=False)) as b:
+        a.serve(FLOOD, flood)
+        a.serve(ECHO, echo)
+        await b.dial(a.addrs()[0])
+        for cut in range(CUTS):
+            stream = await b.open_stream(a.peer_id, FLOOD)
+
+            async def reader() -> None:
+                try:
+                    while True:
+                        await stream.read(4096)  # sends window updates: writes on the connection
+                        if cut % 2:
+                            await stream.write(b"y" * 100)
+                finally:  # what the replicator does when a fetch is cancelled
+                    with trio.CancelScope(shield=True), trio.move_on_after(1):
+                        await stream.reset()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                # Let the reader run `cut % 50` scheduling steps, so the cancel lands at
+                # every point of its read and write paths in turn.
+                for _ in range(cut % 50):
+                    await trio.lowlevel.checkpoint()
+                nursery.cancel_scope.cancel()
+            assert b.peer_id in a.connected_peers(), f"a dropped the connection after cut {cut}"
+            with trio.fail_after(10):
+                check = await b.open_stream(a.peer_id, ECHO)
+                await check.write(b"still here")
+                assert await check.read() == b"still here"
+                await check.close()
