@@ -12,8 +12,10 @@ import hashlib
 
 import pytest
 import trio
+from libp2p.network.connection.exceptions import RawConnError
+from libp2p.peer.id import ID
 
-from murmurate.node.p2p import HostConfig, P2PError, Stream, open_host
+from murmurate.node.p2p import FRAME_WRITE_TIMEOUT_S, HostConfig, P2PError, Stream, _Yamux, open_host
 
 pytestmark = pytest.mark.network  # real libp2p hosts
 
@@ -72,3 +74,44 @@ async def test_cancelling_stream_users_at_every_point_keeps_the_connection() -> 
                 await check.write(b"still here")
                 assert await check.read() == b"still here"
                 await check.close()
+
+
+class _SlowConnection:
+    """A secured connection double whose writes take `write_s` each (a congested link)."""
+
+    is_initiator = True
+
+    def __init__(self, write_s: float) -> None:
+        self.write_s = write_s
+        self.written: list[bytes] = []
+
+    async def write(self, data: bytes) -> None:
+        await trio.sleep(self.write_s)
+        self.written.append(data)
+
+    async def close(self) -> None:
+        pass
+
+
+def _yamux(conn: _SlowConnection) -> _Yamux:
+    return _Yamux(conn, ID(seed(3)))
+
+
+async def test_a_cancelled_frame_write_still_sends_the_whole_frame(autojump_clock: trio.abc.Clock) -> None:
+    conn = _SlowConnection(write_s=1.0)
+    yamux = _yamux(conn)
+    with trio.move_on_after(0.5) as scope:
+        await yamux._write_frame(b"frame")
+    assert scope.cancelled_caught  # the caller is cancelled...
+    assert conn.written == [b"frame"]  # ...but only after the frame went out whole
+
+
+async def test_a_frame_that_cannot_be_written_in_time_closes_the_connection(
+        autojump_clock: trio.abc.Clock) -> None:
+    conn = _SlowConnection(write_s=FRAME_WRITE_TIMEOUT_S + 1)
+    yamux = _yamux(conn)
+    start = trio.current_time()
+    with pytest.raises(RawConnError, match="to write"):
+        await yamux._write_frame(b"frame")
+    assert trio.current_time() - start == pytest.approx(FRAME_WRITE_TIMEOUT_S)
+    assert yamux.event_shutting_down.is_set() and conn.written == []
