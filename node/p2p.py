@@ -524,6 +524,23 @@ class _Yamux(Yamux):
                 raise RawConnError(f"connection closed: a frame took over {FRAME_WRITE_TIMEOUT_S} s to write")
         await trio.lowlevel.checkpoint()
 
+    async def open_stream(self) -> Any:
+        # py-libp2p registers the stream, taking one of 256 backlog slots, then sends SYN; it
+        # gives both back if the SYN fails but not if the opener is cancelled while it waits
+        # to write, so every such cancel (an open timing out behind a busy connection) lost a
+        # slot for the connection's life, and the 257th left it unable to open a stream.
+        stream_id = self.next_stream_id
+        try:
+            return await super().open_stream()
+        except BaseException:
+            stream = self.streams.get(stream_id)
+            if stream is not None and stream.is_initiator:  # registered, never handed out
+                with trio.CancelScope(shield=True):
+                    async with self.streams_lock:
+                        stream.closed = stream.send_closed = stream.recv_closed = True
+                        self._finalize_stream_locked(stream, fully_closed=True)
+            raise
+
 
 # py-libp2p builds `Yamux(...)` by name for /yamux/1.0.0 whatever class muxer_opt names.
 _muxer_multistream.Yamux = _Yamux  # type: ignore[misc]

@@ -12,6 +12,7 @@ import hashlib
 
 import pytest
 import trio
+import trio.testing
 from libp2p.network.connection.exceptions import RawConnError
 from libp2p.peer.id import ID
 
@@ -115,3 +116,19 @@ async def test_a_frame_that_cannot_be_written_in_time_closes_the_connection(
         await yamux._write_frame(b"frame")
     assert trio.current_time() - start == pytest.approx(FRAME_WRITE_TIMEOUT_S)
     assert yamux.event_shutting_down.is_set() and conn.written == []
+
+
+async def test_an_open_cancelled_behind_a_busy_connection_gives_its_slot_back(
+        autojump_clock: trio.abc.Clock) -> None:
+    yamux = _yamux(_SlowConnection(write_s=1.0))
+    slots = yamux.stream_backlog_semaphore.value
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(yamux._write_frame, b"a long frame")  # holds the write lock 1 s
+        await trio.testing.wait_all_tasks_blocked()
+        for _ in range(300):  # more than the 256 slots a connection has
+            with trio.move_on_after(0.001) as scope:
+                await yamux.open_stream()  # waits behind that frame to send its SYN
+            assert scope.cancelled_caught
+    assert yamux.stream_backlog_semaphore.value == slots and yamux.streams == {}
+    stream = await yamux.open_stream()  # the connection still opens streams
+    assert yamux.streams == {stream.stream_id: stream}
