@@ -10,6 +10,7 @@ signature.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import trio
 
@@ -28,7 +29,7 @@ class Auditor:
     so a node that never goes quiet (a busy relay) still audits."""
 
     def __init__(self, store: StoreView, writer: StoreWriter, *, batch: int = 2_000, quiet_s: float = 0.3,
-                 max_defer_s: float = 30.0) -> None:
+                 max_defer_s: float = 30.0, on_bad: Callable[[bytes, int], None] | None = None) -> None:
         self.store = store
         self.writer = writer
         self.batch = batch
@@ -36,6 +37,7 @@ class Auditor:
         self.max_defer_s = max_defer_s
         self.audited = 0
         self.failed: list[tuple[bytes, int]] = []
+        self._on_bad = on_bad  # the replicator's feed_frozen: status shows the feed frozen
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -77,5 +79,7 @@ class Auditor:
                 self.failed.append((author, seq))
                 log.warning("audit: entry %d of %s has a bad signature its author chained on; feed frozen",
                             seq, encode_id(author))
+                if self._on_bad is not None:
+                    self._on_bad(author, seq)
             if busy.is_set():
                 return checked

@@ -130,7 +130,7 @@ class Daemon:
                     host.serve(media.PROTOCOL, lambda stream: media.serve_blob(self.writer, stream))
                     self._add_known_peers()
                     nursery.start_soon(self._open_private_posts, self.writer.listen())
-                    await nursery.start(Auditor(self.store, self.writer).run)
+                    await nursery.start(Auditor(self.store, self.writer, on_bad=self.replicator.feed_frozen).run)
                     if self.options.mdns:
                         def found(peer_id: str, addrs: list[str]) -> None:
                             # Kept in the peer book: the "local" timeline is the LAN's authors.

@@ -13,8 +13,14 @@
   streams, bench/propagation.py's p99 went from 0.12 s to 10.8 s (docs/performance.md).
 - Peers: the peer book (contacts, bootstrap peers, peers met) is dialled with back-off;
   unreachable peers never block anything.
-- A peer that sends a bad signature, a fork, an oversized frame or garbage is cut off and
-  banned for `ban_s`; what the store holds is never touched by it (the store refuses).
+- Every decision (whom to dial when, when to sync again, whom to ban, where to fill a gap)
+  is the pure engine's (node/core/engine.py): this module feeds it events with the time and
+  carries out the actions it returns (`_apply`).
+- A peer that sends a bad signature, an oversized frame or garbage is cut off and banned
+  for `ban_s`; what the store holds is never touched by it (the store refuses). A fork
+  proven by the author's own signatures is the author's doing: the store keeps the proof
+  and freezes the feed, the engine flags the author, the peer is kept
+  (node/core/engine_events.py, "Whose fault").
 - Policy hooks (a relay, node/relay/relay.py, passes them; a personal node passes none):
   `wanted` replaces "myself and whom I follow"; `serve_refusal` names a peer that is served
   nothing (it gets a sync `error` saying why). (A relay's quotas live in its writer.)
@@ -23,10 +29,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import trio
 
@@ -34,7 +40,10 @@ from murmurate.crypto import encode_id
 from murmurate.store import (Entry, InvalidEntryError, Reason, Store, check_signature, check_timestamp,
                              decode_frame, encode_frame)
 
+from .core import engine_events as ev
 from .core import framing, sync
+from .core.engine import Engine
+from .core.peer_book import PeerState
 from .core.sync import ClientSession, Done, FeedWant, LiveSession, SyncProtocolError, SyncRefused, Want
 from .p2p import P2PError, P2PHost, P2PRemoteError, Stream, public_key_from_peer_id
 from .writer import StoreWriter
@@ -46,7 +55,6 @@ READ_TIMEOUT_S = 30.0
 # A sync stream must bring its first want this soon, and each later want within READ_TIMEOUT_S
 # (a live stream may then stay quiet): an idle stream holds a stream slot and its buffer.
 FIRST_WANT_TIMEOUT_S = 10.0
-RETRY_FIRST_S = 1.0
 # While the writer is busy, a catch-up merges what arrives into batches of up to this many
 # entries (or frame bytes) per store transaction: each commit waits on the disk (fsync), and
 # on this machine 500-entry commits cost 85 us per entry, 2,000-entry ones 53 and 5,000-entry
@@ -55,16 +63,15 @@ RETRY_FIRST_S = 1.0
 # 1 kB, and a relay runs several fetches at once, so 5,000 cost it 100+ MB (bench/relay.py).
 STORE_BATCH_ENTRIES = 2_000
 STORE_BATCH_BYTES = 1 << 20
+# How long a bad signature at the end of a batch may wait for the author's next entry signed
+# onto it (store_batches): a server sends that entry in the very next message.
+SUSPECT_WAIT_S = 10.0
 # GossipSub topics per node at most: py-libp2p copes with about 1,000 and not 5,000
 # (LIBP2P-NOTES pitfall 5). Feeds beyond these travel live over sync streams only.
 MAX_GOSSIP_TOPICS = 500
-# Reasons that prove the sender is broken or hostile (not merely behind or early).
-HOSTILE = frozenset({
-    Reason.BAD_SIGNATURE, Reason.MALFORMED, Reason.NON_CANONICAL, Reason.TRAILING_BYTES,
-    Reason.BAD_FIELD, Reason.ENVELOPE_TOO_LARGE, Reason.PAYLOAD_TOO_LARGE, Reason.PAYLOAD_HASH_MISMATCH,
-    Reason.PAYLOAD_SIZE_MISMATCH, Reason.PAYLOAD_MALFORMED, Reason.PAYLOAD_NON_CANONICAL, Reason.WRONG_PREV,
-    Reason.FORK, Reason.UNSUPPORTED_VERSION,
-})
+# Reasons that prove the sender is broken or hostile (not merely behind or early), whatever
+# the author did: the peer's own fault (node/core/engine_events.py, "Whose fault").
+HOSTILE = ev.PEER_FAULTS
 
 
 def topic_for(author: bytes) -> str:
@@ -73,23 +80,6 @@ def topic_for(author: bytes) -> str:
 
 class PeerMisbehaved(Exception):
     """A peer broke the protocol or sent invalid entries."""
-
-
-@dataclass
-class PeerState:
-    peer_id: str
-    addrs: list[str] = field(default_factory=list)
-    source: str = "met"
-    next_dial: float = 0.0
-    backoff: float = 1.0
-    last_error: str = ""
-    synced_at: float | None = None
-    entries_received: int = 0
-    live: bool = False  # a live sync stream from this peer is open
-    # After a sync that failed or a live stream that ended, try again this soon (doubling up
-    # to resync_s), not a whole resync_s later: a cut early in the first sync must not leave
-    # a new follower without the feed for half a minute.
-    retry_s: float = RETRY_FIRST_S
 
 
 class Replicator:
@@ -112,17 +102,64 @@ class Replicator:
         self.live_served = 0  # live streams this node is serving now
         self._wanted = wanted
         self._serve_refusal = serve_refusal
-        self.peers: dict[str, PeerState] = {}
-        self.banned: dict[str, float] = {}
-        self.ban_reasons: dict[str, str] = {}  # why each peer in `banned` was cut off
-        self.remote_heads: dict[bytes, int] = {}
+        self.engine = Engine(resync_s=resync_s, ban_s=ban_s)
+        self.ban_reasons: dict[str, str] = {}  # why each peer in `banned` was cut off (`peers` shows it)
         self._subscribed: set[bytes] = set()
-        self._gap_fills: set[tuple[str, bytes]] = set()
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
-        self._syncing: set[str] = set()
         self.stats = {"gossip_in": 0, "gossip_bad": 0, "synced_entries": 0, "peers_cut_off": 0,
-                      "served_entries": 0, "live_in": 0, "live_out": 0}
+                      "served_entries": 0, "live_in": 0, "live_out": 0, "authors_flagged": 0}
+
+    # The engine's state, as the daemon, the API and tests read it.
+    @property
+    def peers(self) -> dict[str, PeerState]:
+        return self.engine.peers
+
+    @property
+    def banned(self) -> dict[str, float]:
+        return self.engine.banned
+
+    @property
+    def remote_heads(self) -> dict[bytes, int]:
+        return self.engine.remote_heads
+
+    @staticmethod
+    def _now() -> float:
+        return time.monotonic()
+
+    def _handle(self, event: ev.Event) -> None:
+        self._apply(self.engine.handle(event, self._now()))
+
+    def _apply(self, actions: list[ev.Action]) -> None:
+        """Carry out the engine's actions (the shell's only job besides moving bytes)."""
+        for action in actions:
+            if isinstance(action, ev.StartSync):
+                self._start(self._sync_action, action.peer_id)
+            elif isinstance(action, ev.Dial):
+                self._start(self._dial, action.peer_id, action.addrs)
+            elif isinstance(action, ev.Ban):
+                log.warning("cutting off peer %s: %s", action.peer_id, action.why)
+                self.ban_reasons[action.peer_id] = action.why
+                # The host's gate: from now until the ban ends, no connection, stream or gossip with it.
+                self.host.set_gate("banned", lambda peer: not self._is_banned(peer))
+                self.stats["peers_cut_off"] += 1
+            elif isinstance(action, ev.Disconnect):
+                self._start(self._hang_up, action.peer_id)
+            elif isinstance(action, ev.FetchGap):
+                self._start(self._fill_gap_from, action)
+            elif isinstance(action, ev.RestartLive):
+                for scope in self._live_scopes.values():  # live streams carry the old feed set
+                    scope.cancel()
+            elif isinstance(action, ev.AuthorFlagged):
+                self.stats["authors_flagged"] += 1
+                log.warning("author %s: %s (relayed by %s, who is kept)", encode_id(action.author), action.why,
+                            action.peer_id or "no peer: found by the audit")
+        if actions:
+            self._wake.set()
+
+    def _start(self, fn, *args) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(fn, *args)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -134,6 +171,7 @@ class Replicator:
                 nursery.start_soon(self._publish_own, self.writer.listen())
             for author in self.wanted_feeds()[:self.gossip_topics]:
                 await self._subscribe(author)
+            await trio.to_thread.run_sync(self._note_frozen_feeds)
             task_status.started()
             if self.auto_sync:
                 nursery.start_soon(self._peer_loop)
@@ -154,18 +192,24 @@ class Replicator:
             await self.host.unsubscribe(topic_for(author))
             self.host.set_validator(topic_for(author), None)
             self._subscribed.discard(author)
-        for peer in self.peers.values():
-            peer.synced_at = None
-        for scope in self._live_scopes.values():  # live streams carry the old feed set: start again
-            scope.cancel()
+        self._handle(ev.FeedsChanged())  # every live stream starts again, with the new feed set
         self._wake.set()
 
     def add_peer(self, peer_id: str, addrs: list[str], source: str) -> None:
-        state = self.peers.setdefault(peer_id, PeerState(peer_id))
-        state.addrs = list(dict.fromkeys(addrs + state.addrs))[:8]
-        state.source = source if state.source == "met" else state.source
-        state.next_dial = 0.0
+        self._handle(ev.PeerAdded(peer_id, tuple(addrs), source))
         self._wake.set()
+
+    def feed_frozen(self, author: bytes, seq: int) -> None:
+        """The audit found entry `seq` of `author` badly signed (node/auditor.py's hook)."""
+        self._handle(ev.FeedFrozen(author, f"the author signed a chain holding a bad signature (entry {seq})"))
+
+    def _note_frozen_feeds(self) -> None:
+        """Feeds frozen before this run (a fork, an author's bad signature) show in status too."""
+        for info in self.store.feeds():
+            if info.forked or info.bad_signature:
+                why = "fork: the author signed two histories" if info.forked else \
+                    "the author signed a chain holding a bad signature"
+                self.engine.flagged.setdefault(info.author, why)
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -335,22 +379,39 @@ class Replicator:
         async def store_batches() -> None:
             nonlocal stored
             live_phase = False
+            # A feed's last entry in a batch whose signature failed: the next batch may bring
+            # the author's next entry signed onto it, which proves the author made it (an
+            # honest peer holds such an entry on that next entry's word and sends both). It
+            # goes again with that batch; if the sync ends without one, the peer made it.
+            # A server sends a feed's range in order, message after message, so that next
+            # entry comes in the very next batch or not at all (SUSPECT_WAIT_S bounds the wait
+            # on a quiet live stream).
+            suspects: list[Entry] = []
             async with recv:
-                async for entries in recv:
+                while True:
+                    with trio.move_on_after(SUSPECT_WAIT_S if suspects else math.inf) as quiet:
+                        try:
+                            entries = await recv.receive()
+                        except trio.EndOfChannel:
+                            break
+                    if quiet.cancelled_caught:
+                        _judge(suspects)  # raises: nothing came to vouch for them
                     if entries is None:
                         live_phase = True
+                        _judge(suspects)
                         if caught_up is not None:
                             caught_up(stored)
                         continue
-                    report = await self.writer.ingest(entries, self.now_ms())
+                    batch, waiting = _with_suspects(entries, suspects)
+                    _judge(waiting)
+                    report = await self.writer.ingest(batch, self.now_ms())
                     stored += len(report.appended)
                     # Counted as stored, not when the stream ends: `peers` shows a live stream's.
-                    if (state := self.peers.get(peer_id)) is not None:
-                        state.entries_received += len(report.appended)
+                    if peer_id in self.peers:
+                        self.engine.note_received(peer_id, len(report.appended))
                     self.stats["live_in" if live_phase else "synced_entries"] += len(report.appended)
-                    hostile = [r for r in report.rejected if r.reason in HOSTILE]
-                    if hostile:
-                        raise PeerMisbehaved(f"sent an invalid entry: {hostile[0].message}")
+                    suspects = self._judge_rejections(peer_id, batch, report.rejected)
+                _judge(suspects)
 
         try:
             with _first_error():
@@ -375,6 +436,23 @@ class Replicator:
             raise
         return stored
 
+    def _judge_rejections(self, peer_id: str, batch: list[Entry], rejected) -> list[Entry]:
+        """Sort a batch's refusals by whose fault they are (engine_events.py): the peer's
+        raise PeerMisbehaved; the author's flag the author and keep the peer. Returns the
+        suspects to send again with the next batch (see store_batches)."""
+        last_of_feed = {e.envelope.author: e.envelope.seq for e in batch}
+        suspects = []
+        for r in rejected:
+            fault = ev.fault_of(r.reason)
+            if fault is ev.Fault.AUTHOR:
+                self._handle(ev.PeerMisbehaviour(peer_id, r.message, fault, r.author))
+            elif fault is ev.Fault.PEER:
+                if r.reason is Reason.BAD_SIGNATURE and last_of_feed.get(r.author) == r.seq:
+                    suspects.extend(e for e in batch if (e.envelope.author, e.envelope.seq) == (r.author, r.seq))
+                    continue
+                raise PeerMisbehaved(f"sent an invalid entry: {r.message}")
+        return suspects
+
     @staticmethod
     async def _receive(channel: "_MessageStream") -> sync.Message | None:
         # A peer that goes silent without closing must not hold a catch-up (and the peer's
@@ -383,9 +461,7 @@ class Replicator:
             return await channel.receive()
 
     def _note_heads(self, heads: dict[bytes, int]) -> None:
-        for author, seq in heads.items():
-            if seq > self.remote_heads.get(author, 0):
-                self.remote_heads[author] = seq
+        self._handle(ev.HeadsSeen(tuple(heads.items())))
 
     def wants(self, authors: list[bytes] | None = None) -> list[FeedWant]:
         authors = authors if authors is not None else self.wanted_feeds()
@@ -393,58 +469,51 @@ class Replicator:
         return [FeedWant(a, heads.get(a, 0)) for a in authors]
 
     async def sync_with(self, peer_id: str) -> int:
-        """Catch up from `peer_id`; then, if this node syncs live, stay on the stream and take
-        what the peer pushes until the stream ends (the peer goes, falls behind, or our feed
-        set changes). Returns the entries the catch-up stored."""
-        if peer_id in self._syncing:
+        """Sync with `peer_id` now, unless a sync with it runs already (see _sync_action)."""
+        if not self.engine.begin_sync(peer_id, self._now()):
             return 0
-        self._syncing.add(peer_id)
-        started = time.monotonic()
-        state = self.peers.setdefault(peer_id, PeerState(peer_id))
+        return await self._sync_action(peer_id)
+
+    async def _sync_action(self, peer_id: str) -> int:
+        """The engine's StartSync: catch up from `peer_id`; then, if this node syncs live, stay
+        on the stream and take what the peer pushes until the stream ends (the peer goes,
+        falls behind, or our feed set changes). Returns the entries the catch-up stored.
+        Tells the engine how it went (SyncCaughtUp, SyncEnded): it decides when to sync again."""
+        started = self._now()
         caught = 0
 
         def caught_up(stored: int) -> None:
             nonlocal caught
             caught = stored
-            state.synced_at = time.monotonic()
-            state.live = self.live
+            self._handle(ev.SyncCaughtUp(peer_id, stored, self.live))
             if stored:  # an idle resync stays quiet; a catch-up is worth a line (and bench/sync.py reads it)
-                log.info("synced with %s: %d entries stored in %.3f s", peer_id, stored, state.synced_at - started)
+                log.info("synced with %s: %d entries stored in %.3f s", peer_id, stored, self._now() - started)
 
-        scope = trio.CancelScope()  # feeds_changed cancels it: the feed set is the stream's
+        scope = trio.CancelScope()  # RestartLive cancels it: the feed set is the stream's
         self._live_scopes[peer_id] = scope
-        retry = False
+        outcome = ev.SyncOutcome.COMPLETED
         try:
             wants = await trio.to_thread.run_sync(self.wants)
             with scope:
                 await self.fetch(peer_id, wants, live=self.live, caught_up=caught_up)
             if self.live and not scope.cancelled_caught:
                 log.info("live sync with %s ended", peer_id)
-                retry = True  # the peer ended it (it fell behind, or is going): catch up again soon
+                outcome = ev.SyncOutcome.LIVE_ENDED  # it fell behind, or is going: catch up again soon
             return caught
-        except (P2PError, PeerMisbehaved) as e:
+        except PeerMisbehaved as e:
             log.info("sync with %s failed: %s", peer_id, e)
-            retry = not isinstance(e, PeerMisbehaved)  # a misbehaving peer is banned, not retried
+            outcome = ev.SyncOutcome.MISBEHAVED  # banned, not retried
+            return caught
+        except P2PError as e:
+            log.info("sync with %s failed: %s", peer_id, e)
+            outcome = ev.SyncOutcome.FAILED
             return caught
         finally:
-            state.live = False
             if self._live_scopes.get(peer_id) is scope:
                 del self._live_scopes[peer_id]
-            self._syncing.discard(peer_id)
-            if scope.cancel_called:  # start again at once, with the new feed set
-                state.synced_at = None
-                self._wake.set()
-            elif retry:
-                self._retry_soon(state, started)
-
-    def _retry_soon(self, state: PeerState, started: float) -> None:
-        """Make the peer loop sync with this peer again after state.retry_s, doubling the
-        wait each time up to resync_s; a sync that held for a whole resync_s starts over."""
-        now = time.monotonic()
-        if now - started >= self.resync_s:
-            state.retry_s = RETRY_FIRST_S
-        state.synced_at = now - self.resync_s + state.retry_s
-        state.retry_s = min(state.retry_s * 2, self.resync_s)
+            if scope.cancel_called:
+                outcome = ev.SyncOutcome.CANCELLED  # start again at once, with the new feed set
+            self._handle(ev.SyncEnded(peer_id, outcome))
 
     # -- live ------------------------------------------------------------------------------
 
@@ -489,31 +558,24 @@ class Replicator:
             return False
 
     def _fill_gap(self, peer_id: str, author: bytes) -> None:
-        """Fetch the entries missing before a gossiped one: from the peer that published it
-        if we are connected to it, else from every connected peer until one has them."""
-        key = (peer_id, author)
-        if key in self._gap_fills or self._nursery is None:
-            return
-        self._gap_fills.add(key)
+        self._note_connections()  # the candidates are the peers connected now
+        self._handle(ev.GapSeen(peer_id, author))
 
-        async def fill() -> None:
-            connected = self.host.connected_peers()
-            candidates = [peer_id] if peer_id in connected else []
-            candidates += [p for p in connected if p != peer_id]
-            try:
-                for candidate in candidates:
-                    try:
-                        await self.fetch(candidate, self.wants([author]))
-                    except (P2PError, PeerMisbehaved) as e:
-                        log.info("gap fill from %s failed: %s", candidate, e)
-                        continue
-                    info = self.store.feed_info(author)
-                    if info is None or info.held == 0:
-                        return
-            finally:
-                self._gap_fills.discard(key)
-
-        self._nursery.start_soon(fill)
+    async def _fill_gap_from(self, action: ev.FetchGap) -> None:
+        """The engine's FetchGap: fetch the entries missing before a gossiped one from each
+        candidate in turn, until the held entries are reached."""
+        try:
+            for candidate in action.candidates:
+                try:
+                    await self.fetch(candidate, self.wants([action.author]))
+                except (P2PError, PeerMisbehaved) as e:
+                    log.info("gap fill from %s failed: %s", candidate, e)
+                    continue
+                info = self.store.feed_info(action.author)
+                if info is None or info.held == 0:
+                    return
+        finally:
+            self._handle(ev.GapFillEnded(action.peer_id, action.author))
 
     async def _publish_own(self, commits) -> None:
         async for commit in commits:
@@ -527,55 +589,43 @@ class Replicator:
     # -- peers -----------------------------------------------------------------------------
 
     async def _peer_loop(self) -> None:
+        """Tell the engine who is connected (the host has no connection events: it is asked
+        at least every second) and run what its timer makes due."""
         while True:
-            connected = set(self.host.connected_peers())
-            now = time.monotonic()
-            for peer_id in connected:
-                state = self.peers.setdefault(peer_id, PeerState(peer_id))
-                if state.synced_at is None or now - state.synced_at > self.resync_s:
-                    state.synced_at = now
-                    assert self._nursery is not None
-                    self._nursery.start_soon(self.sync_with, peer_id)
-            for state in list(self.peers.values()):
-                if state.peer_id in connected or not state.addrs or now < state.next_dial:
-                    continue
-                if self._is_banned(state.peer_id):
-                    continue
-                state.next_dial = now + state.backoff
-                state.backoff = min(state.backoff * 2, 300.0)
-                assert self._nursery is not None
-                self._nursery.start_soon(self._dial, state)
+            now = self._now()
+            self._note_connections()
+            self._apply(self.engine.handle_timer(now))
             self._wake = trio.Event()
-            with trio.move_on_after(1.0):
+            due = self.engine.next_timer(now)
+            with trio.move_on_after(1.0 if due is None else min(1.0, max(0.0, due - now))):
                 await self._wake.wait()
 
-    async def _dial(self, state: PeerState) -> None:
-        for addr in state.addrs:
-            full = addr if "/p2p/" in addr else f"{addr}/p2p/{state.peer_id}"
+    def _note_connections(self) -> None:
+        connected = set(self.host.connected_peers())
+        for peer_id in sorted(connected - self.engine.connected):
+            self._handle(ev.PeerConnected(peer_id))
+        for peer_id in sorted(self.engine.connected - connected):
+            self._handle(ev.PeerDisconnected(peer_id))
+
+    async def _dial(self, peer_id: str, addrs: tuple[str, ...]) -> None:
+        for addr in addrs:
+            full = addr if "/p2p/" in addr else f"{addr}/p2p/{peer_id}"
             try:
                 with trio.fail_after(10):
                     await self.host.dial(full)
-                log.info("connected to %s", state.peer_id)
-                state.backoff = 1.0
-                state.last_error = ""
-                self._wake.set()
+                log.info("connected to %s", peer_id)
+                self._handle(ev.DialSucceeded(peer_id))
+                self._handle(ev.PeerConnected(peer_id))
                 return
             except (P2PError, trio.TooSlowError, OSError) as e:
-                state.last_error = str(e) or type(e).__name__
+                self._handle(ev.DialFailed(peer_id, str(e) or type(e).__name__))
 
     def _is_banned(self, peer_id: str) -> bool:
-        until = self.banned.get(peer_id)
-        return until is not None and until > time.monotonic()
+        return self.engine.is_banned(peer_id, self._now())
 
     def _cut_off(self, peer_id: str, why: str) -> None:
-        log.warning("cutting off peer %s: %s", peer_id, why)
-        self.banned[peer_id] = time.monotonic() + self.ban_s
-        self.ban_reasons[peer_id] = why
-        # The host's gate: from now until the ban ends, no connection, stream or gossip with it.
-        self.host.set_gate("banned", lambda peer: not self._is_banned(peer))
-        self.stats["peers_cut_off"] += 1
-        if self._nursery is not None:
-            self._nursery.start_soon(self._hang_up, peer_id)
+        """Ban a peer for what it did itself (a protocol break, an invalid entry it sent)."""
+        self._handle(ev.PeerMisbehaviour(peer_id, why, ev.Fault.PEER))
 
     async def _hang_up(self, peer_id: str) -> None:
         try:
@@ -590,17 +640,44 @@ class Replicator:
         heads = self.store.heads(wanted)
         # Peers that push us new entries of a feed: those on its topic, and every peer with a
         # live sync stream open to us (it pushes whatever it stores of the feeds we want).
-        live_streams = sum(1 for p in self.peers.values() if p.live)
+        live_streams = self.engine.live_streams()
         feeds = []
         for author in wanted:
             have = heads.get(author, 0)
             known = max(self.remote_heads.get(author, 0), have)
             on_topic = len(self.host.topic_peers(topic_for(author))) if author in self._subscribed else 0
             feeds.append({"id": encode_id(author), "have": have, "known": known, "behind": known - have,
-                          "live_peers": on_topic + live_streams})
+                          "live_peers": on_topic + live_streams, "frozen": self.engine.flagged.get(author)})
         return {"feeds": feeds, "stats": dict(self.stats), "live_streams": live_streams,
                 "live_served": self.live_served, "peers": len(self.host.connected_peers()),
-                "banned": len(self.banned)}
+                "banned": len(self.banned),
+                "flagged_authors": [{"id": encode_id(a), "why": why} for a, why in self.engine.flagged.items()]}
+
+
+def _with_suspects(entries: list[Entry], suspects: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+    """Put each suspect just before its feed's next entry, so one signature check covers
+    both (store/verify.py verify_chained). Returns the batch and the suspects whose feed
+    has nothing new in it (they wait on)."""
+    if not suspects:
+        return entries, []
+    out = list(entries)
+    waiting = []
+    for suspect in suspects:
+        env = suspect.envelope
+        at = next((i for i, e in enumerate(out) if e.envelope.author == env.author and e.envelope.seq == env.seq + 1), None)
+        if at is None:
+            waiting.append(suspect)
+        else:
+            out.insert(at, suspect)
+    return out, waiting
+
+
+def _judge(suspects: list[Entry]) -> None:
+    """The sync (or its catch-up part) ended: a bad signature nothing vouched for is the peer's."""
+    if suspects:
+        env = suspects[0].envelope
+        raise PeerMisbehaved(f"sent an invalid entry: bad_signature: entry {env.seq} of {encode_id(env.author)} "
+                             "does not verify, and nothing the peer sent vouches for it")
 
 
 @contextmanager

@@ -20,7 +20,8 @@ Layout (docs/architecture.md, "Store"):
     mentions   mentioned author | timestamp u64 | feed_num u32 | seq u64 -> b""
     follows    follower author | followee author -> seq u64 of the follow entry
     held       author | seq u64 -> entry frame      (waiting for a gap to fill)
-    forks      author | seq u64 -> [envelope kept, envelope refused]
+    forks      author | seq u64 -> [envelope kept, envelope refused]   (refused: the same seq, or
+               seq + 1 chained onto another entry: wrong_prev from a validly signed entry)
     blobs      hash | chunk index u32 -> chunk; hash | 0xFFFFFFFF -> size (store/blobs.py)
     peers      peer id -> record (see the network issue)
     unaudited  first local_id u64 -> last local_id u64   (store/audit.py: log records appended

@@ -6,7 +6,8 @@ the writes that grow feeds (the node's own entries, entries from outside) or dro
     log        local_id u64 -> log record (records.pack_log)
     by_seq     feed_num u32 -> seq | local_id | timestamp | payload type  (DUPSORT|DUPFIXED)
     held       author | seq u64 -> entry frame      (waiting for a gap to fill)
-    forks      author | seq u64 -> [envelope kept, envelope refused]
+    forks      author | seq u64 -> [envelope kept, envelope refused]   (refused: the same seq, or
+               seq + 1 chained onto another entry: wrong_prev from a validly signed entry)
 
 Read functions take a StoreEnv and open one short read transaction. Write functions take
 the WriteBatch of the transaction they are part of (`StoreEnv.write`); the costly work
@@ -34,7 +35,7 @@ from .log import StoredEntry, hash_at, load, log_records, seq_item
 from .payloads import TIMELINE_TYPES, post_index, target_id, target_seq
 from .records import (FEED_BAD_SIGNATURE, FEED_FORKED, LOG_HEAD, LOG_PAYLOAD_DROPPED, SEQ_ITEM, U32, U64, FeedRecord,
                       log_frame_size, pack_log, unpack_log)
-from .verify import BAD, VOUCHED, verify_chained, verify_signatures
+from .verify import BAD, SIGNED, VOUCHED, verify_chained, verify_signatures, withdraw_vouches
 
 MAX_HELD_PER_FEED = 10_000
 # How often append_own signs again when another writer moved the head between its read and
@@ -307,16 +308,32 @@ def check_incoming(entries: Sequence[Entry], now_ms: int
     # the GIL the writer holds, and bench/ingest.py showed no gain.
     checked: list[tuple[Entry, dict[str, Any] | None, bool]] = []
     rejected: list[Rejected] = []
-    verdicts = verify_chained([e.envelope for e in entries])
+    envelopes = [e.envelope for e in entries]
+    verdicts = verify_chained(envelopes)
+    payloads: list[dict[str, Any] | None] = []
+    errors: list[InvalidEntryError | None] = []
     for item, verdict in zip(entries, verdicts):
         env = item.envelope
         try:
             if verdict == BAD:
                 raise InvalidEntryError(Reason.BAD_SIGNATURE, "signature does not verify", author=env.author, seq=env.seq)
             entry_format.check_timestamp(env, now_ms)
-            payload = entry_format.check_payload(env, item.payload) if item.payload is not None else None
+            payloads.append(entry_format.check_payload(env, item.payload) if item.payload is not None else None)
+            errors.append(None)
         except InvalidEntryError as e:
-            rejected.append(Rejected(env.author, env.seq, e.reason, str(e)))
+            payloads.append(None)
+            errors.append(e)
+    # A vouch counts only if its voucher is stored too (withdraw_vouches says why).
+    lost = withdraw_vouches(envelopes, verdicts, [e is not None for e in errors])
+    for i, ok in zip(lost, verify_signatures([envelopes[i] for i in lost])):
+        verdicts[i] = SIGNED
+        if not ok:  # step 2 of the check order: it comes before skew and payload
+            errors[i] = InvalidEntryError(Reason.BAD_SIGNATURE, "signature does not verify",
+                                          author=envelopes[i].author, seq=envelopes[i].seq)
+    for item, verdict, payload, error in zip(entries, verdicts, payloads, errors):
+        env = item.envelope
+        if error is not None:
+            rejected.append(Rejected(env.author, env.seq, error.reason, str(error)))
             continue
         checked.append((item, payload, verdict == VOUCHED))
     return checked, rejected
@@ -400,7 +417,12 @@ def _ingest_one(batch: WriteBatch, item: Entry, payload: dict[str, Any] | None, 
         stored_hash = None
         if current is not None and env.seq <= current.seq:
             stored_hash = hash_at(batch.txn, batch.db, env.author, rec.feed_num, env.seq)
-        placement = place(current, env, stored_hash)
+        try:
+            placement = place(current, env, stored_hash)
+        except InvalidEntryError as e:
+            if e.reason is not Reason.WRONG_PREV:
+                raise
+            placement = Placement.FORK  # signed by the author over another entry current.seq
         if vouched and placement in (Placement.FORK, Placement.HELD):
             # Kept as a fork proof or held for later: nothing appended vouches for it.
             entry_format.check_signature(env)
@@ -417,7 +439,9 @@ def _ingest_one(batch: WriteBatch, item: Entry, payload: dict[str, Any] | None, 
         if item.payload is not None:
             _fill_payload(batch, rec, item, payload)
     elif placement is Placement.FORK:
-        kept = load(batch.txn, batch.db, env.author, rec.feed_num, env.seq)
+        # A second entry at a seq held, or (wrong_prev) the next seq chained onto another
+        # entry than ours: either way the author signed two histories.
+        kept = load(batch.txn, batch.db, env.author, rec.feed_num, min(env.seq, rec.head_seq))
         _record_fork(batch, rec, kept.envelope, env)
     else:
         _hold(batch, rec, item)
@@ -543,6 +567,10 @@ def _drain_held(batch: WriteBatch, author: bytes) -> None:
             place(rec.head, item.envelope)
             payload = entry_format.check_payload(item.envelope, item.payload) if item.payload is not None else None
         except InvalidEntryError as e:
+            if e.reason is Reason.WRONG_PREV:  # held entries had their signatures checked
+                kept = load(batch.txn, batch.db, author, rec.feed_num, rec.head_seq)
+                _record_fork(batch, rec, kept.envelope, item.envelope)
+                return
             batch.rejected.append(Rejected(author, item.envelope.seq, e.reason, str(e)))
             return
         append(batch, item, payload)
@@ -553,8 +581,10 @@ def _record_fork(batch: WriteBatch, rec: FeedRecord, kept: Envelope, refused: En
     batch.txn.put(key, msgpack.packb([kept.raw, refused.raw], use_bin_type=True), db=batch.db["forks"])
     batch.records[kept.author] = rec._replace(flags=rec.flags | FEED_FORKED)
     batch.forks.append((kept.author, kept.seq))
-    batch.rejected.append(Rejected(kept.author, kept.seq, Reason.FORK,
-                                   f"fork: a second entry {kept.seq} signed by the author; proof kept, feed frozen"))
+    what = (f"a second entry {kept.seq}" if refused.seq == kept.seq
+            else f"entry {refused.seq} chained onto another entry {kept.seq} than this node's")
+    batch.rejected.append(Rejected(kept.author, refused.seq, Reason.FORK,
+                                   f"fork: {what} signed by the author; proof kept, feed frozen"))
 
 
 # -- migration -------------------------------------------------------------------------------------

@@ -119,3 +119,29 @@ def verify_chained(envelopes: Sequence[Envelope]) -> list[int]:
         for i, ok in zip(retry, verify_signatures([envelopes[i] for i in retry])):
             verdicts[i] = SIGNED if ok else BAD
     return verdicts
+
+
+def withdraw_vouches(envelopes: Sequence[Envelope], verdicts: Sequence[int], refused: Sequence[bool]) -> list[int]:
+    """The VOUCHED entries whose voucher will not be stored: their own signatures must be
+    checked after all. (Issue 11.2a: an author sent 1, 2 with a bad signature, 3 eleven
+    minutes ahead; 3 vouched for 2, was refused for skew, and the node that stored 2 on
+    3's word served it alone, so every node fetching it checked 2 and banned that node.)
+
+    A vouch holds only if every entry from the vouched one up to its run's signed end is
+    itself taken: not `refused` by the checks before the feed rules, and with timestamps
+    that do not go back (else the feed rules refuse the later one). Then, should the first
+    of them be appended, so is the end; should it be held or a fork, its own signature is
+    checked anyway (the store does that). Returns the indexes, ascending."""
+    lost: list[int] = []
+    carried = False  # the entry after i is taken, and so is every entry up to its signed end
+    for i in range(len(envelopes) - 1, -1, -1):
+        if verdicts[i] == VOUCHED:
+            # verify_chained vouches only for an entry whose run goes on at i + 1
+            keep = carried and envelopes[i + 1].timestamp_ms >= envelopes[i].timestamp_ms
+            if not keep:
+                lost.append(i)
+            carried = keep and not refused[i]
+        else:
+            carried = verdicts[i] == SIGNED and not refused[i]
+    lost.reverse()
+    return lost

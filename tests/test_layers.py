@@ -73,12 +73,34 @@ def test_only_one_module_imports_libp2p() -> None:
     assert len(users) <= 1, users
 
 
-def test_node_core_imports_neither_trio_nor_lmdb_nor_libp2p() -> None:
-    """The pure cores take bytes, time and state in: no I/O library, not even inside a function.
-    (They may import murmurate.store for its pure parts: this checks their own imports.)"""
-    found = [f"{p.relative_to(ROOT)} imports {name}" for p in sorted((ROOT / "node" / "core").rglob("*.py"))
-             for name in _imports(p) if name.split(".")[0] in {"trio", "lmdb", "libp2p"}]
-    assert found == []
+# node/core/ holds the pure cores (the sync protocol, the replication engine, ...): no I/O,
+# no clock of their own. The shells around them (node/*.py) do the trio, LMDB and libp2p.
+PURE_CORE_FORBIDDEN = {"trio", "lmdb", "libp2p", "socket", "asyncio", "multiaddr"}
+
+
+def _core_violations(core: Path) -> list[str]:
+    found = []
+    for path in sorted(core.rglob("*.py")):
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] in PURE_CORE_FORBIDDEN:
+                found.append(f"{path.relative_to(ROOT)} imports {name} (a pure core does no I/O)")
+            elif parts[:2] == ["murmurate", "node"] and parts[2:3] not in (["core"], ["errors"]):
+                found.append(f"{path.relative_to(ROOT)} imports {name} (a shell, from a pure core)")
+    return found
+
+
+def test_pure_cores_import_no_io() -> None:
+    assert _core_violations(ROOT / "node" / "core") == []
+
+
+def test_core_checker_catches_io(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    core = tmp_path / "node" / "core"
+    core.mkdir(parents=True)
+    (core / "bad.py").write_text("import trio\nfrom lmdb import open\nfrom ..replicator import Replicator\n"
+                                 "from .sync import fine\n")
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    assert len(_core_violations(core)) == 3
 
 
 # -- private names and import cycles -------------------------------------------------------

@@ -238,7 +238,7 @@ def test_bad_entries_refused_while_good_ones_of_the_batch_are_stored(store: Stor
     got = sorted((r.author, r.seq, r.reason) for r in report.rejected)
     assert got == sorted([
         (*key_of(forged), Reason.BAD_SIGNATURE),
-        (stranger.public_key, 2, Reason.WRONG_PREV),
+        (stranger.public_key, 2, Reason.FORK),  # signed onto another entry 1: a fork (7.2)
         (*key_of(future), Reason.TIMESTAMP_IN_FUTURE),
         (*key_of(honest), Reason.PAYLOAD_HASH_MISMATCH),
         (*key_of(honest), Reason.PAYLOAD_SIZE_MISMATCH),
@@ -252,7 +252,8 @@ def test_bad_entries_refused_while_good_ones_of_the_batch_are_stored(store: Stor
     assert all(r.message for r in report.rejected)
     # The refused entry that was honest all along is taken when its real payload comes.
     assert store.ingest([honest], NOW_MS).appended == (key_of(honest),)
-    assert store.verify() == []
+    assert [p for p in store.verify() if encode_id(stranger.public_key) not in p] == []
+    assert store.feed_info(stranger.public_key).forked
 
 
 def test_timestamp_before_prev_refused(store: Store) -> None:
@@ -263,16 +264,70 @@ def test_timestamp_before_prev_refused(store: Store) -> None:
     assert store.head(A.public_key).seq == 1
 
 
-def test_held_entry_with_wrong_prev_is_refused_when_reached(store: Store) -> None:
+def test_held_entry_with_wrong_prev_is_a_fork_when_reached(store: Store) -> None:
+    """The author signed entry 3 onto another entry 2 than the one it signed into the feed:
+    two histories, so the proof is kept and the feed frozen (issue 11.2b), not merely refused."""
     feed = posts(A, [1, 2])
     stray = create_entry(A, seq=3, prev=bytes(32), timestamp_ms=3, payload_type=PayloadType.POST,
                          payload=post("stray"))
     assert store.ingest([stray], NOW_MS).held == 1
     report = store.ingest(feed, NOW_MS)
     assert report.appended == tuple(key_of(e) for e in feed)
-    assert reasons(report) == {(A.public_key, 3): Reason.WRONG_PREV}
-    assert store.feed_info(A.public_key).held == 0
+    assert reasons(report) == {(A.public_key, 3): Reason.FORK}
+    assert store.feed_info(A.public_key).held == 0 and store.feed_info(A.public_key).forked
+    assert store.forks() == [(A.public_key, 2, feed[1].envelope.raw, stray.envelope.raw)]
+
+
+def test_next_entry_onto_another_history_is_kept_as_a_fork_proof(store: Store) -> None:
+    """What a node sees when a forked author showed another history to the peer it fetches
+    from: entry n+1 signed onto a different entry n. Both envelopes are the author's."""
+    feed = posts(A, [10, 20])
+    rival = posts(A, [25], after=feed[0], label="rival ")
+    store.ingest(feed, NOW_MS)
+    onto_rival = posts(A, [30], after=rival[0])
+    assert onto_rival[0].envelope.seq == 3 and onto_rival[0].envelope.prev != feed[1].envelope.hash
+    report = store.ingest(onto_rival, NOW_MS)
+    assert reasons(report) == {(A.public_key, 3): Reason.FORK}
+    assert report.forks == ((A.public_key, 2),) and store.feed_info(A.public_key).forked
+    [(author, seq, kept, refused)] = store.forks()
+    assert (author, seq, kept, refused) == (A.public_key, 2, feed[1].envelope.raw, onto_rival[0].envelope.raw)
+    for raw in (kept, refused):
+        check_signature(decode_envelope(raw))
+    assert store.head(A.public_key).seq == 2
+
+
+def signed_onto_a_bad_signature(timestamps: list[int]) -> list[Entry]:
+    """A's entries 1, 2 (its signature broken), 3 (signed by A onto that broken 2)."""
+    first = posts(A, timestamps[:2])
+    broken = bad_signature(first[1])
+    return [first[0], broken, posts(A, timestamps[2:], after=broken)[0]]
+
+
+def test_a_run_vouches_only_up_to_an_entry_that_is_stored(store: Store) -> None:
+    """Issue 11.2a: 1, 2 with a bad signature, 3 eleven minutes ahead. 3's signature must not
+    vouch for 2, since 3 is refused: 2 is checked on its own, refused, and only 1 stored, so
+    this node never serves 2 as if the author had signed it."""
+    batch = signed_onto_a_bad_signature([10, 20, NOW_MS + MAX_CLOCK_SKEW_MS + 60_000])
+    report = store.ingest(batch, NOW_MS)
+    assert reasons(report) == {(A.public_key, 2): Reason.BAD_SIGNATURE, (A.public_key, 3): Reason.TIMESTAMP_IN_FUTURE}
+    assert report.appended == (key_of(batch[0]),)
+    assert store.unaudited_count() == 0  # 1 was checked on its own too: nothing stored on 3's word
     assert store.verify() == []
+
+
+def test_a_run_whose_end_goes_back_in_time_vouches_for_nothing(store: Store) -> None:
+    batch = signed_onto_a_bad_signature([100, 200, 150])
+    report = store.ingest(batch, NOW_MS)
+    assert reasons(report)[(A.public_key, 2)] == Reason.BAD_SIGNATURE
+    assert store.head(A.public_key).seq == 1 and store.verify() == []
+
+
+def test_a_run_vouches_as_before_when_its_end_is_stored(store: Store) -> None:
+    feed = signed_onto_a_bad_signature([10, 20, 30])
+    report = store.ingest(feed, NOW_MS)
+    assert report.appended == tuple(key_of(e) for e in feed) and store.unaudited_count() == 2
+    assert store.audit_all() == [(A.public_key, 2)]  # the audit then freezes the feed
+    assert store.feed_info(A.public_key).bad_signature
 
 
 # -- dropping payloads -----------------------------------------------------------------------

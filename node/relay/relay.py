@@ -132,7 +132,7 @@ class Relay:
                     nursery.start_soon(self._watch_commits, self.writer.listen())
                     self.media = MediaHost(self)
                     nursery.start_soon(self.media.run)
-                    await nursery.start(Auditor(self.store, self.writer).run)
+                    await nursery.start(Auditor(self.store, self.writer, on_bad=self.replicator.feed_frozen).run)
                     nursery.start_soon(self._refresher)
                     if self.config.blocked:
                         nursery.start_soon(self._hang_up_on_blocked)
