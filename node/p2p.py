@@ -104,6 +104,9 @@ MAX_NEGOTIATION_MESSAGE = 1024
 # After a handler returns, wait this long for the peer to close its side, then reset: a stream
 # the peer never closes would otherwise stay in Yamux (with its buffer) for the connection's life.
 LINGER_S = 5.0
+# A frame write is not cancelled half-way (_Yamux._write_frame); one that takes this long
+# closes the connection instead (go-yamux's ConnectionWriteTimeout).
+FRAME_WRITE_TIMEOUT_S = 10.0
 
 
 async def _bounded_read_delim(reader: Any) -> bytes:
@@ -476,7 +479,8 @@ class _WindowBuffers(dict):  # type: ignore[type-arg]
 
 
 class _Yamux(Yamux):
-    """libp2p's Yamux with receive windows enforced (see _WindowBuffer)."""
+    """libp2p's Yamux with receive windows enforced (see _WindowBuffer) and frame writes
+    that a cancelled caller cannot cut half-way (see _write_frame)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -493,13 +497,49 @@ class _Yamux(Yamux):
         """Close the connection; return the error to raise. py-libp2p catches any error while
         it handles a data frame, logs it and reads on, so closing is ours to start: its own
         clean-up closes the secured connection and the swarm then forgets it."""
+        self._shut_down(f"it {what}")
+        return RawConnError(f"the peer {what}")
+
+    def _shut_down(self, why: str) -> None:
         if not self._violated:
             self._violated = True
-            log.info("closing the connection of %s: it %s", self.peer_id, what)
+            log.info("closing the connection of %s: %s", self.peer_id, why)
             self.event_shutting_down.set()
             if self._nursery is not None:
                 self._nursery.start_soon(self._cleanup_on_error)
-        return RawConnError(f"the peer {what}")
+
+    async def _write_frame(self, data: bytes) -> None:
+        # Every stream's frames share one Noise session, and Noise spends a nonce when it
+        # encrypts, before the bytes reach the socket. A writer cancelled between the two (a
+        # cancelled read sending its window update, a cancelled sync) left the nonce spent and
+        # the frame unsent (or half sent): the peer failed to decrypt the next frame and closed
+        # the whole connection. So waiting for our turn may be cancelled (nothing is spent yet),
+        # the write itself may not. It is bounded instead, like go-yamux's
+        # ConnectionWriteTimeout: a connection that takes no frame in that time is closed.
+        async with self._write_lock:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + FRAME_WRITE_TIMEOUT_S) as scope:
+                await self.secured_conn.write(data)
+            if scope.cancelled_caught:
+                self._shut_down(f"a frame took over {FRAME_WRITE_TIMEOUT_S} s to write")
+                raise RawConnError(f"connection closed: a frame took over {FRAME_WRITE_TIMEOUT_S} s to write")
+        await trio.lowlevel.checkpoint()
+
+    async def open_stream(self) -> Any:
+        # py-libp2p registers the stream, taking one of 256 backlog slots, then sends SYN; it
+        # gives both back if the SYN fails but not if the opener is cancelled while it waits
+        # to write, so every such cancel (an open timing out behind a busy connection) lost a
+        # slot for the connection's life, and the 257th left it unable to open a stream.
+        stream_id = self.next_stream_id
+        try:
+            return await super().open_stream()
+        except BaseException:
+            stream = self.streams.get(stream_id)
+            if stream is not None and stream.is_initiator:  # registered, never handed out
+                with trio.CancelScope(shield=True):
+                    async with self.streams_lock:
+                        stream.closed = stream.send_closed = stream.recv_closed = True
+                        self._finalize_stream_locked(stream, fully_closed=True)
+            raise
 
 
 # py-libp2p builds `Yamux(...)` by name for /yamux/1.0.0 whatever class muxer_opt names.
