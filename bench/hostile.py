@@ -33,16 +33,6 @@ from hostile import Sampler, attack, rss_anon_kb  # noqa: E402  (tests/ is not a
 class OtherPythonDaemon(DaemonProcess):
     python = sys.executable
 
-    def command(self, *more: str) -> list[str]:
-        return [self.python, *super().command(*more)[1:]]
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([self.python, "-m", "murmurate.ui.cli", *args], env=self.env,
-                              capture_output=True, text=True, timeout=60)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"murmurate {' '.join(args)} failed: {proc.stderr}")
-        return proc
-
     @property
     def env(self) -> dict[str, str]:
         return {**super().env, "PYTHONDONTWRITEBYTECODE": "1"}  # leave the other checkout untouched

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,14 +33,20 @@ def _check_all(envelopes: Sequence[Envelope]) -> list[bool]:
 
 def verify_signatures(envelopes: Sequence[Envelope]) -> list[bool]:
     """One bool per envelope: True if its author signed it."""
+    return _verify_now(_check_all, envelopes)
+
+
+def _verify_now(check: Callable[[Sequence[Any]], list[bool]], items: Sequence[Any]) -> list[bool]:
+    """`check` over `items` now: split over the shared pool, the caller's thread taking a
+    share too (few items are checked in place: not worth spreading)."""
     global _pool
-    if len(envelopes) < _PARALLEL_FROM or _WORKERS == 1:
-        return _check_all(envelopes)
+    if len(items) < _PARALLEL_FROM or _WORKERS == 1:
+        return check(items)
     if _pool is None:
         _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="murmurate-verify")
-    chunks = _split(envelopes)
-    futures = [_pool.submit(_check_all, chunk) for chunk in chunks[1:]]
-    results = _check_all(chunks[0])  # the caller's thread takes a share too
+    chunks = _split(items)
+    futures = [_pool.submit(check, chunk) for chunk in chunks[1:]]
+    results = check(chunks[0])  # the caller's thread takes a share too
     for future in futures:
         results.extend(future.result())
     return results
@@ -81,17 +87,7 @@ def verify_in_background(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bo
 def verify_raw(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
     """`verify_signatures` of (author, envelope body, signature) triples, now, on the
     shared pool (serving a range the audit has not reached yet: store/feeds.py frames)."""
-    global _pool
-    if len(items) < _PARALLEL_FROM or _WORKERS == 1:
-        return _check_raw(items)
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="murmurate-verify")
-    chunks = _split(items)
-    futures = [_pool.submit(_check_raw, chunk) for chunk in chunks[1:]]
-    results = _check_raw(chunks[0])
-    for future in futures:
-        results.extend(future.result())
-    return results
+    return _verify_now(_check_raw, items)
 
 
 def _check_raw(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:

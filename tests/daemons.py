@@ -41,6 +41,8 @@ def wait_until(condition: Callable[[], T], timeout: float = DEADLINE, what: str 
 
 
 class DaemonProcess:
+    python = sys.executable  # the interpreter that runs murmurate (bench/hostile.py may run another checkout's)
+
     def __init__(self, root: Path, name: str, *, listen: str = "/ip4/127.0.0.1/tcp/0",
                  extra_args: tuple[str, ...] = (), netns: str | None = None) -> None:
         self.name = name
@@ -63,7 +65,7 @@ class DaemonProcess:
                 "MURMURATE_INSECURE_FAST_KDF": "1", "PYTHONUNBUFFERED": "1"}
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "murmurate.ui.cli", *args], env=self.env,
+        proc = subprocess.run([self.python, "-m", "murmurate.ui.cli", *args], env=self.env,
                               capture_output=True, text=True, timeout=60)
         if check and proc.returncode != 0:
             raise AssertionError(f"murmurate {' '.join(args)} failed: {proc.stderr}")
@@ -75,7 +77,7 @@ class DaemonProcess:
 
     def command(self, *more: str) -> list[str]:
         """The process to start (a relay overrides this)."""
-        cmd = [sys.executable, "-m", "murmurate.ui.cli", "daemon", "--listen", self.listen,
+        cmd = [self.python, "-m", "murmurate.ui.cli", "daemon", "--listen", self.listen,
                *self.extra_args, *more]
         return ["ip", "netns", "exec", self.netns, *cmd] if self.netns else cmd
 
